@@ -1,0 +1,28 @@
+# `make test` on a fresh clone: virtualenv, CPU torch, the project with all extras, then the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build. Elsewhere: TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: install test train serve clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(TORCH_SPEC)
+	$(PY) -m pip install -e ".[train,serve,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest
+
+train: install
+	$(PY) -m training
+
+serve: install
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

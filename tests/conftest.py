@@ -1,0 +1,50 @@
+"""Fixtures shared by every test folder: the real sample, a model trained on it, free ports."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT.parent / "shared" / "data" / "fashion-mnist-mini"
+
+
+def sample_dir() -> Path | None:
+    """The real 900-image sample: $FASHION_MNIST_DIR, else ../shared beside the checkout."""
+    env = os.environ.get("FASHION_MNIST_DIR")
+    for candidate in (Path(env) if env else None, SAMPLE):
+        if candidate is not None and candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def fmnist_dir() -> Path:
+    found = sample_dir()
+    if found is None:
+        pytest.skip("real Fashion-MNIST sample not found: set FASHION_MNIST_DIR "
+                    "(CI points it at ../shared/data/fashion-mnist-mini)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory, fmnist_dir) -> Path:
+    """Artifacts of the default linear model trained on the real sample, once per session."""
+    out = tmp_path_factory.mktemp("artifacts")
+    subprocess.run(
+        [sys.executable, "-m", "training", "--data-dir", str(fmnist_dir), "--out", str(out),
+         "--epochs", "5", "--batch-size", "32", "--seed", "0", "--device", "cpu"],
+        check=True, cwd=ROOT,
+    )
+    return out
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
