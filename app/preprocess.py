@@ -1,0 +1,136 @@
+"""Turn client input (image bytes or pixel arrays) into the model's input: float32 [28, 28] in [0, 1],
+a light object on a dark background, exactly as the training data (uint8 / 255).
+
+One module for the HTTP server and the batch scorer, so both see the same numbers.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.errors import InputError
+
+SIZE = 28
+# 50 megapixels: a large phone photo decodes; a decompression bomb (a small file that claims a huge
+# canvas) is refused from its header, before any pixel is decoded.
+DEFAULT_MAX_PIXELS = 50_000_000
+INVERT_CHOICES = ("auto", "always", "never")
+_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+_16BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+
+
+def preprocess_image(data: bytes, *, invert: str = "auto",
+                     max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode image bytes of any size and PIL mode into float32 [28, 28] in [0, 1].
+
+    Steps: pixel cap from the header, decode, EXIF orientation, grayscale (transparency composited
+    onto a contrasting background first), inversion (`auto`: when the border is light), padding to a
+    square with the background level, resize to 28x28. A 28x28 8-bit grayscale image with a dark
+    background comes out as exactly `uint8 / 255`.
+    """
+    if invert not in INVERT_CHOICES:
+        raise ValueError(f"invert must be one of {INVERT_CHOICES}, not {invert!r}")
+    image = _decode(data, max_pixels)
+    try:
+        gray = _to_gray(image)
+    except (ValueError, OSError) as exc:  # a mode PIL reads but cannot convert
+        raise InputError(400, "invalid_image", f"unsupported image mode {image.mode}: {exc}")
+    if invert == "always" or (invert == "auto" and _background(gray) > 0.5):
+        gray = 1.0 - gray
+    return _fit(gray)
+
+
+def pixels_to_array(values) -> np.ndarray:
+    """Validate pixel values (28x28 nested or 784 flat) into float32 [28, 28] in [0, 1].
+
+    Integers mean the 0..255 scale (divided by 255, as training does); any float means the [0, 1]
+    scale. Values are the model's input as they are: light object on dark, no inversion.
+    """
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InputError(422, "invalid_pixels", f"pixel values are not a rectangular array of numbers: {exc}")
+    if array.dtype.kind not in "iuf":
+        raise InputError(422, "invalid_pixels", "pixel values must be numbers")
+    if array.shape not in ((SIZE, SIZE), (SIZE * SIZE,)):
+        raise InputError(422, "invalid_shape",
+                         f"pixel values must be 28x28 or 784 values, got shape {list(array.shape)}")
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise InputError(422, "invalid_pixels", "pixel values must be finite (no NaN or infinity)")
+        if array.min() < 0.0 or array.max() > 1.0:
+            raise InputError(422, "out_of_range", "float pixel values must lie in [0, 1]")
+        return array.astype(np.float32).reshape(SIZE, SIZE)
+    if array.min() < 0 or array.max() > 255:
+        raise InputError(422, "out_of_range", "integer pixel values must lie in 0..255")
+    return (array.astype(np.uint8).astype(np.float32) / 255.0).reshape(SIZE, SIZE)
+
+
+def _decode(data: bytes, max_pixels: int) -> Image.Image:
+    """Open and decode the first frame, refusing oversize canvases before decoding them."""
+    if not data:
+        raise InputError(400, "invalid_image", "the image is empty")
+    try:
+        image = Image.open(io.BytesIO(data))  # reads the header only
+        width, height = image.size
+        if width * height > max_pixels:
+            raise InputError(413, "image_too_large",
+                             f"the image is {width}x{height} pixels; at most {max_pixels} are decoded")
+        image.load()
+        return ImageOps.exif_transpose(image)
+    except Image.DecompressionBombError as exc:
+        raise InputError(413, "image_too_large", str(exc))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(400, "invalid_image", f"not a readable image: {exc}")
+
+
+def _to_gray(image: Image.Image) -> np.ndarray:
+    """Any PIL mode to float32 gray in [0, 1], keeping 16-bit precision where there is some."""
+    if image.mode in _16BIT_MODES:
+        return np.asarray(image, dtype=np.float32) / 65535.0
+    if image.mode == "I":
+        # 32-bit ints: what fits 0..255 is 8-bit data widened; anything larger is on the 16-bit scale.
+        values = np.asarray(image, dtype=np.float32)
+        return np.clip(values / (255.0 if values.max() <= 255 else 65535.0), 0.0, 1.0)
+    if image.mode == "F":
+        # PIL's own F -> L convention: values on the 0..255 scale.
+        return np.clip(np.asarray(image, dtype=np.float32) / 255.0, 0.0, 1.0)
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        return _composite(image.convert("RGBA"))
+    if image.mode not in ("L", "RGB", "1", "P"):
+        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...: through RGB to one luma formula
+    if image.mode != "L":
+        image = image.convert("L")  # ITU-R 601 luma; R = G = B = v gives v exactly
+    return np.asarray(image, dtype=np.uint8).astype(np.float32) / 255.0
+
+
+def _composite(rgba: Image.Image) -> np.ndarray:
+    """Flatten transparency onto the background that contrasts with the visible object
+    (black under a light object, white under a dark one), so inversion then sees a real edge."""
+    gray = np.asarray(rgba.convert("L"), dtype=np.float32) / 255.0
+    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+    covered = float(alpha.sum())
+    object_level = float((gray * alpha).sum() / covered) if covered else 0.0
+    background = 0.0 if object_level >= 0.5 else 1.0
+    return gray * alpha + background * (1.0 - alpha)
+
+
+def _background(gray: np.ndarray) -> float:
+    """Background level estimated as the median of the outermost pixel ring."""
+    ring = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
+    return float(np.median(ring))
+
+
+def _fit(gray: np.ndarray) -> np.ndarray:
+    """Pad to a square with the background level, then resize to 28x28 (aspect ratio kept)."""
+    if gray.shape == (SIZE, SIZE):
+        return gray.astype(np.float32, copy=False)
+    height, width = gray.shape
+    side = max(height, width)
+    square = np.full((side, side), _background(gray), dtype=np.float32)
+    top, left = (side - height) // 2, (side - width) // 2
+    square[top:top + height, left:left + width] = gray
+    resized = Image.fromarray(square).resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)

@@ -1,0 +1,69 @@
+"""torch backend: rebuilds the network from model.pt's declarative `arch.layers` (never importing
+`training`) and runs it. torch is imported only when this backend is chosen."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from app.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+
+def load_torch(path: Path, *, device: str = "auto",
+               threads: int = 1) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """Load the checkpoint onto the CUDA device when asked for and present, else the CPU."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        net = build_sequential(checkpoint["arch"]["layers"])
+        net.load_state_dict(checkpoint["state_dict"])
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from None
+    except Exception as exc:  # unpickling, missing keys and shape mismatches all mean a bad file
+        raise ModelLoadError(f"cannot load {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    used = _device(torch, device)
+    net = net.to(used).eval()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = net(torch.from_numpy(batch).to(used))
+            return torch.softmax(logits, dim=1).cpu().numpy()
+
+    return run, used
+
+
+def build_sequential(layers: list):
+    """`nn.Sequential` from `[[kind, *args], ...]`, the contract's declarative layer list."""
+    from torch import nn
+
+    makers = {
+        "flatten": nn.Flatten,
+        "linear": lambda n_in, n_out: nn.Linear(int(n_in), int(n_out)),
+        "relu": nn.ReLU,
+        "conv2d": lambda c_in, c_out, kernel, padding=0: nn.Conv2d(
+            int(c_in), int(c_out), int(kernel), padding=int(padding)),
+        "maxpool2d": lambda kernel: nn.MaxPool2d(int(kernel)),
+        "dropout": lambda p=0.5: nn.Dropout(float(p)),
+    }
+    modules = []
+    for entry in layers:
+        kind, *args = entry
+        if kind not in makers:
+            raise ModelLoadError(f"unknown layer kind {kind!r} in arch.layers")
+        modules.append(makers[kind](*args))
+    return nn.Sequential(*modules)
+
+
+def _device(torch, device: str) -> str:
+    if device == "cpu":
+        return "cpu"
+    if not torch.cuda.is_available():
+        log.warning("DEVICE=%s but torch sees no CUDA device; using cpu", device)
+        return "cpu"
+    return device if device.startswith("cuda:") else "cuda:0"
