@@ -1,0 +1,169 @@
+"""Batch scoring: `python -m app.score INPUT... --out FILE` (console script `fashion-mnist-score`).
+
+Scores image files, folders, IDX files, .npy arrays and CSVs with the served model (or a running
+service with --url) and writes one row per image. Exit status: 0 done (error rows included unless
+--strict), 1 error rows with --strict, 2 bad arguments / model / output, 130 stopped by Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from itertools import chain
+
+from app.errors import ModelLoadError
+from app.score_inputs import plan
+from app.score_outputs import OutputExists, make_writer, writer_class
+from app.score_remote import RemoteError
+from app.score_report import ReportError, evaluate, format_report, write_report
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (a container's or taskset's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fashion-mnist-score",
+        description="Score images, folders, IDX files, .npy arrays and CSVs with the Fashion-MNIST model.")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="image files, folders (recursive), IDX images (raw or .gz), .npy, .csv")
+    parser.add_argument("--out", required=True, metavar="FILE",
+                        help="output: *.csv, *.jsonl, or - for JSON Lines on stdout")
+    parser.add_argument("--model-dir", default=os.environ.get("MODEL_DIR", "artifacts"),
+                        help="model folder (default: $MODEL_DIR, else ./artifacts)")
+    parser.add_argument("--batch-size", type=_positive, default=256, help="images per prediction (default: 256)")
+    parser.add_argument("--workers", type=_positive, default=available_cpus(),
+                        help="processes decoding image files (default: the CPUs this process may use, "
+                             f"here {available_cpus()})")
+    parser.add_argument("--threads", type=_positive, default=1,
+                        help="intra-op threads of the model (default: 1; decoding uses the other CPUs)")
+    parser.add_argument("--backend", choices=("onnx", "torch"), default="onnx", help="(default: onnx)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    parser.add_argument("--invert", choices=("auto", "always", "never"), default="auto",
+                        help="invert image files to light-on-dark: auto when the background is light "
+                             "(default: auto; arrays are used as they are)")
+    parser.add_argument("--url", help="score through the service at this URL (e.g. http://localhost:8000) "
+                                      "instead of a local model")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when any image got an error row")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    parser.add_argument("--report", metavar="DIR",
+                        help="write report.json (+ confusion.png, per_class.png when labels are known)")
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def load_model(args: argparse.Namespace):
+    """The local Predictor, or the service at --url, behind one `predict(batch)` interface."""
+    if args.url:
+        from app.score_remote import RemoteModel
+        return RemoteModel(args.url)
+    # Imported here: onnxruntime loads only when a local model is used.
+    from app.predictor import Predictor
+    from app.score_run import LocalModel
+    return LocalModel(Predictor.load(args.model_dir, backend=args.backend, device=args.device,
+                                     threads=args.threads))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()  # the summary's rate counts the model load too
+    say = lambda message: print(message, file=sys.stderr)  # noqa: E731 - stdout may carry the rows
+    try:
+        writer_class(args.out)
+        if args.out != "-" and os.path.exists(args.out) and not args.force:
+            raise OutputExists(f"{args.out} exists; pass --force to overwrite it")
+        model = load_model(args)
+    except (ValueError, OutputExists, ModelLoadError, RemoteError) as exc:
+        say(f"error: {exc}")  # one line a user can act on, no traceback
+        return 2
+    return run(args, model, say, started)
+
+
+def run(args: argparse.Namespace, model, say, started: float) -> int:
+    """Plan the inputs, score them into the output, then print the summary and the report."""
+    from tqdm import tqdm
+
+    from app.score_decode import Decoder
+    from app.score_run import score
+
+    sources = plan(args.inputs, model.classes, warn=lambda message: say(f"warning: {message}"))
+    total = sum(source.count for source in sources)
+    file_batches = sum(-(-len(s.files) // args.batch_size) for s in sources if s.files)
+    workers = min(args.workers, file_batches) if model.needs_pixels else 1
+    info = {"model": model.metadata.get("name", "fashion-mnist"), "version": model.version,
+            "backend": model.backend, "device": model.device}
+    writer = make_writer(args.out, args.force, model.classes, info)
+    stop = _StopOnCtrlC()
+    try:
+        with Decoder(max(1, workers), args.invert) as decoder, \
+                tqdm(total=total, unit="img", file=sys.stderr, disable=None, smoothing=0.1) as bar:
+            batches = chain.from_iterable(source.batches(args.batch_size) for source in sources)
+            if model.needs_pixels:
+                batches = decoder.decoded(batches)
+            tally = score(batches, model, writer.write, model.classes, bar.update, stop)
+    finally:
+        stop.restore()
+        writer.close()
+    seconds = time.perf_counter() - started
+    summary = {"images": tally.images, "errors": tally.errors, "seconds": round(seconds, 3),
+               "images_per_second": round(tally.images / seconds, 1) if seconds else None,
+               "interrupted": tally.interrupted, "output": args.out, **info}
+    return _finish(args, tally, summary, model.classes, say)
+
+
+def _finish(args, tally, summary: dict, classes: list[str], say) -> int:
+    """Summary line, evaluation when labels were known, --report files, and the exit status."""
+    report_out = say if args.out == "-" else print
+    say(f"scored {summary['images']} images in {summary['seconds']:.2f} s "
+        f"({summary['images_per_second']} images/s), {summary['errors']} with errors -> {args.out}"
+        + (" (interrupted by Ctrl-C)" if summary["interrupted"] else ""))
+    evaluation = None
+    if tally.y_true:
+        evaluation = evaluate(tally.y_true, tally.y_pred, classes)
+        report_out(format_report(evaluation))
+    if args.report:
+        try:
+            for path in write_report(args.report, {"summary": summary, "evaluation": evaluation}):
+                say(f"wrote {path}")
+        except ReportError as exc:
+            say(f"warning: {exc}")
+    if summary["interrupted"]:
+        return 130
+    return 1 if args.strict and summary["errors"] else 0
+
+
+class _StopOnCtrlC:
+    """The first Ctrl-C asks the loop to stop after the batch it is writing (so every written line
+    is whole); a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)
+        print("\nstopping after this batch (Ctrl-C again to quit at once)", file=sys.stderr)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Score through a running service instead of a local model (`--url`).
+
+Image files go up as they are (multipart, repeated `image` fields), so the service decodes them
+with its own settings; already-decoded arrays go up as JSON pixel arrays. A batch the service
+refuses as a whole is retried one image at a time, so one bad file costs only its own row.
+Standard library only (urllib): the slim serving image has no requests.
+"""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+
+from app.score_inputs import Batch
+
+MODEL_ROUTE = "/v1/models/fashion-mnist"
+
+
+class RemoteError(Exception):
+    """The service cannot be reached or answered something that is not the API."""
+
+
+class RemoteModel:
+    """The service at `url` behind the same `predict(batch)` as the local model."""
+
+    needs_pixels = False  # files go up undecoded
+
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        self.url, self.timeout = url.rstrip("/"), timeout
+        status, self.metadata = self._call("GET", MODEL_ROUTE)
+        if status != 200 or not isinstance(self.metadata.get("classes"), list):
+            raise RemoteError(f"{self.url}{MODEL_ROUTE} answered {status}: {self.metadata}")
+        self.classes: list[str] = self.metadata["classes"]
+        self.version: str = str(self.metadata.get("version"))
+        self.backend, self.device = "remote", self.url
+
+    def predict(self, batch: Batch) -> list[dict]:
+        """A prediction or `{"error": message}` per image of the batch, in order."""
+        results: list[dict] = [{"error": e} for e in batch.errors]
+        todo = [i for i, error in enumerate(batch.errors) if error is None]
+        if not todo:
+            return results
+        answers = self._send(batch, todo)
+        if answers is None:  # refused as a whole: find the culprits one by one
+            answers = [(self._send(batch, [i]) or [{"error": "the service refused the batch"}])[0]
+                       for i in todo]
+        for i, answer in zip(todo, answers):
+            results[i] = answer
+        return results
+
+    def _send(self, batch: Batch, todo: list[int]) -> list[dict] | None:
+        """Predictions for the images at `todo`; for one image an error dict; None when a batch of
+        several was refused."""
+        if batch.paths is not None:
+            status, body = self._multipart([batch.paths[i] for i in todo])
+        else:
+            payload = {"images": [batch.pixels[i].tolist() for i in todo]}
+            status, body = self._call("POST", "/predict", json.dumps(payload).encode(),
+                                      "application/json")
+        if status == 200:
+            predictions = body.get("predictions", [body])
+            if len(predictions) != len(todo):
+                raise RemoteError(f"asked for {len(todo)} predictions, got {len(predictions)}")
+            return predictions
+        if status >= 500 and status != 503 or status in (404, 405):
+            raise RemoteError(f"{self.url}/predict answered {status}: {body}")
+        if len(todo) > 1:
+            return None
+        error = body.get("error", {})
+        return [{"error": error.get("message") or f"the service answered {status}"}]
+
+    def _multipart(self, paths: list[str]) -> tuple[int, dict]:
+        boundary = uuid.uuid4().hex
+        parts = []
+        for path in paths:
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError as exc:
+                if len(paths) == 1:
+                    return 400, {"error": {"message": f"cannot read the file: {exc.strerror or exc}"}}
+                return 400, {}
+            name = path.rsplit("/", 1)[-1].replace('"', "_")
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
+                         f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+                         + data + b"\r\n")
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        return self._call("POST", "/predict", body, f"multipart/form-data; boundary={boundary}")
+
+    def _call(self, method: str, route: str, body: bytes | None = None,
+              content_type: str | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(self.url + route, data=body, method=method)
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                return exc.code, json.loads(exc.read() or b"{}")
+            except ValueError:
+                return exc.code, {}
+        except (urllib.error.URLError, OSError) as exc:
+            raise RemoteError(f"cannot reach {self.url}: {getattr(exc, 'reason', exc)}") from None
+        except ValueError as exc:
+            raise RemoteError(f"{self.url}{route} did not answer JSON: {exc}") from None
