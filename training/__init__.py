@@ -1,0 +1,4 @@
+"""Train a Fashion-MNIST classifier and write the artifacts the app serves (see DESIGN.md).
+
+Data flows one way: `data` -> `models`/`scratch` -> `train` -> `export` + `report`; `cli` wires them.
+"""

@@ -1,0 +1,4 @@
+"""`python -m training`: see `training.cli`."""
+from training.cli import main
+
+raise SystemExit(main())

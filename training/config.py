@@ -1,0 +1,31 @@
+"""The training run's settings, one typed record: the CLI fills it, the checkpoint stores it."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class TrainConfig:
+    data_dir: Path
+    out: Path = Path("artifacts")
+    model: str = "linear"  # linear | mlp | cnn
+    impl: str = "module"  # module (nn + autograd) | scratch (explicit W, b and gradient)
+    # The seeds' defaults: 10 epochs of SGD, lr 0.1, minibatches of 256.
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 0.1
+    optimizer: str = "sgd"  # sgd | adam
+    seed: int = 0
+    device: str = "auto"  # auto picks CUDA when torch sees one
+    # One batch per epoch: exercises every stage (training, export, self-check, plots) in seconds.
+    dry_run: bool = False
+    force: bool = False  # retrain even when --out already holds a model
+    progress: bool = True  # tqdm bar per epoch; the benchmark turns it off
+    # Evaluation batches are large: no gradients are kept, so memory is not the limit.
+    eval_batch_size: int = 4096
+
+    def hyperparameters(self) -> dict:
+        """What shaped the weights (written into model.pt and model.json)."""
+        keep = ("model", "impl", "epochs", "batch_size", "lr", "optimizer", "seed", "dry_run")
+        return {key: value for key, value in asdict(self).items() if key in keep}

@@ -1,0 +1,91 @@
+"""The three figures: learning curves, test confusion matrix, a grid of labelled test images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers or in containers
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_curves(path: Path, epochs: list[dict]) -> Path:
+    """Train loss on the left; train and test accuracy on the right, per epoch."""
+    x = [e["epoch"] for e in epochs]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(x, [e["train_loss"] for e in epochs], "o-", label="train loss")
+    left.set(xlabel="epoch", ylabel="cross-entropy", title="Training loss")
+    right.plot(x, [e["train_acc"] for e in epochs], "o-", label="train accuracy")
+    right.plot(x, [e["test_acc"] for e in epochs], "s--", label="test accuracy")
+    right.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0, 1))
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.set_xticks(x if len(x) <= 20 else x[:: max(1, len(x) // 10)])
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n: int = 10) -> np.ndarray:
+    """counts[true, predicted]."""
+    counts = np.zeros((n, n), dtype=np.int64)
+    np.add.at(counts, (labels, predicted), 1)
+    return counts
+
+
+def plot_confusion(path: Path, labels: np.ndarray, predicted: np.ndarray,
+                   classes: list[str]) -> Path:
+    counts = confusion_matrix(labels, predicted, len(classes))
+    fig, ax = plt.subplots(figsize=(8, 7))
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    ticks = range(len(classes))
+    ax.set_xticks(ticks, classes, rotation=45, ha="right")
+    ax.set_yticks(ticks, classes)
+    ax.set(xlabel="predicted", ylabel="true",
+           title=f"Test confusion matrix (accuracy {np.trace(counts) / max(1, counts.sum()):.3f})")
+    threshold = counts.max() / 2
+    for (row, col), value in np.ndenumerate(counts):
+        ax.text(col, row, str(value), ha="center", va="center", fontsize=8,
+                color="white" if value > threshold else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_samples(path: Path, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
+                 classes: list[str], count: int = 18, columns: int = 6) -> Path:
+    """The seeds' predict_ch3: test images titled true / predicted (wrong ones in red)."""
+    count = min(count, len(images))
+    rows = max(1, -(-count // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.8, rows * 2.1), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= count:
+            continue
+        ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
+        right = labels[i] == predicted[i]
+        ax.set_title(f"{classes[labels[i]]}\n{classes[predicted[i]]}", fontsize=8,
+                     color="black" if right else "red")
+    fig.suptitle("test images: true (top) / predicted (bottom), wrong in red", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def spread_sample(labels: np.ndarray, count: int) -> np.ndarray:
+    """Indices of up to `count` test images cycling through the classes, so every class shows."""
+    by_class = [np.flatnonzero(labels == c) for c in range(10)]
+    picked: list[int] = []
+    for rank in range(len(labels)):
+        for members in by_class:
+            if rank < len(members) and len(picked) < count:
+                picked.append(int(members[rank]))
+        if len(picked) >= count:
+            break
+    return np.array(picked, dtype=np.int64)
