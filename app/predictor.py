@@ -33,12 +33,8 @@ class Predictor:
     def load(cls, model_dir: str | Path, backend: str = "onnx", device: str = "auto",
              threads: int = 1) -> "Predictor":
         """Read model.json and the backend's model file; raise ModelLoadError naming a bad file."""
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
-        model_dir = Path(model_dir)
-        metadata = _read_metadata(model_dir / "model.json")
-        model_path = model_dir / _FILES[backend]
-        _check_sha256(model_path, metadata)
+        metadata = cls.check_files(model_dir, backend)
+        model_path = Path(model_dir) / _FILES[backend]
         if backend == "onnx":
             from app.onnx_backend import load_onnx as load_backend
         else:  # torch is optional in the serving image: imported only when asked for
@@ -47,6 +43,16 @@ class Predictor:
         log.info("loaded %s (version %s) with backend %s on %s",
                  model_path, metadata["version"], backend, used_device)
         return cls(run=run, metadata=metadata, backend=backend, device=used_device)
+
+    @staticmethod
+    def check_files(model_dir: str | Path, backend: str = "onnx") -> dict:
+        """model.json and the backend's file exist and agree (sha256), without starting a runtime:
+        gunicorn's master runs this before forking. Returns the metadata."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        metadata = _read_metadata(Path(model_dir) / "model.json")
+        _check_sha256(Path(model_dir) / _FILES[backend], metadata)
+        return metadata
 
     @property
     def classes(self) -> list[str]:

@@ -1,0 +1,31 @@
+"""Fashion-MNIST serving app: `create_app` builds the Flask app (gunicorn calls it in each worker)."""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from flask import Flask
+
+
+def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
+    """Build the app from the environment; `test_config` overrides settings by their environment
+    names (e.g. {"MODEL_DIR": path, "MAX_BATCH": 4}); {"LOAD_MODEL": False} leaves the model unloaded."""
+    from app import access, error_handlers, model
+    from app.metrics_store import MetricsStore
+    from app.routes import health, metadata, metrics, predict
+    from app.settings import Settings
+
+    overrides = dict(test_config or {})
+    load_model = bool(overrides.pop("LOAD_MODEL", True))
+    settings = Settings.from_env({**os.environ, **{k: str(v) for k, v in overrides.items()}})
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.json.sort_keys = False  # probabilities stay in class-index order
+    app.extensions["metrics"] = MetricsStore(settings.metrics_dir or None)
+    error_handlers.init_app(app)
+    access.init_app(app)
+    for blueprint in (predict.bp, health.bp, metadata.bp, metrics.bp):
+        app.register_blueprint(blueprint)
+    model.init_app(app, settings, load=load_model)
+    return app

@@ -1,0 +1,44 @@
+"""Per-request bookkeeping: a request id (echoed or generated), the model version header, the access
+log line with latency, and the request counters and latency histogram."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, current_app, g, request
+
+log = logging.getLogger("app.access")
+# An id from the client is echoed only if it is short and plain, so it cannot forge log lines.
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_finish)
+
+
+def _start() -> None:
+    g.started = time.perf_counter()
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
+def _finish(response):
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    request_id = g.get("request_id") or uuid.uuid4().hex
+    response.headers["X-Request-ID"] = request_id
+    predictor = current_app.extensions["model"].predictor
+    if predictor is not None:
+        response.headers["X-Model-Version"] = predictor.version
+    # The route pattern, not the path: unknown paths must not grow the label set without bound.
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    metrics = current_app.extensions["metrics"]
+    metrics.inc("http_requests_total",
+                {"route": route, "method": request.method, "status": str(response.status_code)})
+    metrics.observe("http_request_duration_seconds", {"route": route}, seconds)
+    metrics.flush()
+    log.info('%s "%s %s" %d %d %.2fms', request_id, request.method, request.full_path.rstrip("?"),
+             response.status_code, response.calculate_content_length() or 0, seconds * 1000)
+    return response

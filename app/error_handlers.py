@@ -1,0 +1,38 @@
+"""Every error leaves as JSON `{"error": {"code", "message"}}` with its status; never a traceback."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+from app.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, message: str):
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(InputError)
+    def input_error(exc: InputError):
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        # 404, 405, 413 (MAX_UPLOAD_MB), 503 ...: werkzeug's name becomes the code, e.g. not_found.
+        response = error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description)
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        # A bug of ours, not the client's: the traceback goes to the log, the client gets the id.
+        request_id = g.get("request_id", "-")
+        log.exception("unhandled error in request %s", request_id)
+        return error_response(500, "internal_error", f"internal error; request id {request_id}")

@@ -1,0 +1,99 @@
+"""Every setting the service reads from the environment, read and checked in this one place."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Mapping
+
+from app.preprocess import INVERT_CHOICES
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Values of the environment variables of the same names, upper-cased (DESIGN.md, Settings)."""
+
+    model_dir: Path = Path("artifacts")
+    model_backend: str = "onnx"  # onnx | torch (torch imported only then)
+    device: str = "auto"  # auto | cpu | cuda[:N]; auto falls back to cpu with a log line
+    max_upload_mb: float = 10.0  # request body cap, answered with 413
+    max_batch: int = 256  # images per request, answered with 413 beyond
+    invert: str = "auto"  # auto | always | never (auto: when the image background is light)
+    web_concurrency: int = 0  # gunicorn workers; 0 means one per CPU we may use
+    threads_per_worker: int = 1  # intra-op threads of onnxruntime / torch in each worker
+    log_level: str = "info"
+    port: int = 8000
+    metrics_dir: str = ""  # set by gunicorn.conf.py: where workers share their metrics
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Settings from `env` (default os.environ); a bad value raises ValueError naming the variable."""
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[f.name] = _parse(f.name, raw.strip())
+            except ValueError:
+                raise ValueError(f"{f.name.upper()}={raw!r} is not valid: {_RULES[f.name]}") from None
+        settings = cls(**values)
+        if settings.web_concurrency == 0:
+            settings = replace(settings, web_concurrency=_cpus())
+        return settings
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+_RULES = {
+    "model_dir": "a folder path",
+    "model_backend": "onnx or torch",
+    "device": "auto, cpu, cuda or cuda:N",
+    "max_upload_mb": "a positive number of megabytes",
+    "max_batch": "a positive integer",
+    "invert": " or ".join(INVERT_CHOICES),
+    "web_concurrency": "a positive integer",
+    "threads_per_worker": "a positive integer",
+    "log_level": " or ".join(LOG_LEVELS),
+    "port": "an integer in 1..65535",
+    "metrics_dir": "a folder path",
+}
+
+
+def _parse(name: str, raw: str):
+    """One setting's typed value; ValueError when it breaks its rule."""
+    if name == "model_dir":
+        return Path(raw)
+    if name == "metrics_dir":
+        return raw
+    if name in ("model_backend", "invert", "log_level", "device"):
+        value = raw.lower()
+        allowed = {"model_backend": ("onnx", "torch"), "invert": INVERT_CHOICES, "log_level": LOG_LEVELS}
+        if (name == "device" and not _DEVICE.fullmatch(value)) or value not in allowed.get(name, (value,)):
+            raise ValueError(name)
+        return value
+    if name == "max_upload_mb":
+        number = float(raw)
+        if not number > 0:
+            raise ValueError(name)
+        return number
+    number = int(raw)
+    if number < 1 or (name == "port" and number > 65535):
+        raise ValueError(name)
+    return number
+

@@ -1,0 +1,63 @@
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py` from the repository root starts the service.
+
+Every value comes from app/settings.py (the environment, DESIGN.md). Workers load the model
+themselves after the fork (preload_app off): the master never holds an onnxruntime session or CUDA.
+"""
+import os
+import shutil
+import sys
+import tempfile
+
+from app.errors import ModelLoadError
+from app.metrics_store import archive_worker
+from app.predictor import Predictor
+from app.settings import Settings
+
+try:
+    settings = Settings.from_env()
+except ValueError as exc:
+    sys.exit(f"invalid setting: {exc}")
+
+wsgi_app = "app.wsgi:app"
+bind = f"0.0.0.0:{settings.port}"
+workers = settings.web_concurrency
+worker_class = "sync"  # one request at a time per worker: the model is CPU-bound anyway
+preload_app = False
+control_socket_disable = True  # no shared ~/.gunicorn socket: several instances may run side by side
+timeout = 30
+graceful_timeout = 20
+# The heartbeat file on tmpfs: a container's overlay disk can stall it into false worker timeouts.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+accesslog = None  # the app logs one access line per request, with its request id and latency
+errorlog = "-"
+loglevel = settings.log_level
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain",
+                            "stream": "ext://sys.stderr"}},
+    # One handler on the root: gunicorn's lines and the app's (access lines included) look alike.
+    "root": {"level": settings.log_level.upper(), "handlers": ["stderr"]},
+    "loggers": {"gunicorn.error": {"level": settings.log_level.upper(), "handlers": [], "propagate": True}},
+}
+
+
+def on_starting(server):
+    """Before forking: refuse a missing or mismatched model with one line, and give the workers a
+    fresh folder for their metrics."""
+    try:
+        Predictor.check_files(settings.model_dir, settings.model_backend)
+    except ModelLoadError as exc:
+        server.log.critical("cannot serve: %s", exc)
+        sys.exit(3)
+    os.environ["METRICS_DIR"] = tempfile.mkdtemp(prefix="fmnist-metrics-")
+
+
+def child_exit(server, worker):
+    """Keep a dead worker's counts (counters never go backwards) and drop its file."""
+    archive_worker(os.environ["METRICS_DIR"], worker.pid)
+
+
+def on_exit(server):
+    shutil.rmtree(os.environ.get("METRICS_DIR", ""), ignore_errors=True)
