@@ -13,11 +13,18 @@ import sys
 import time
 from itertools import chain
 
+from tqdm import tqdm
+
 from app.errors import ModelLoadError
+from app.predictor import BACKENDS, Predictor
+from app.preprocess import INVERT_CHOICES
+from app.score_decode import Decoder
 from app.score_inputs import plan
 from app.score_outputs import OutputExists, make_writer, writer_class
-from app.score_remote import RemoteError
+from app.score_remote import RemoteError, RemoteModel
 from app.score_report import ReportError, evaluate, format_report, write_report
+from app.score_run import LocalModel, score
+from app.settings import Settings
 
 
 def available_cpus() -> int:
@@ -29,6 +36,13 @@ def available_cpus() -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The service's settings give the defaults (MODEL_DIR, MODEL_BACKEND, DEVICE, INVERT), so the
+    # scorer and the server agree unless told otherwise.
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     parser = argparse.ArgumentParser(
         prog="fashion-mnist-score",
         description="Score images, folders, IDX files, .npy arrays and CSVs with the Fashion-MNIST model.")
@@ -36,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="image files, folders (recursive), IDX images (raw or .gz), .npy, .csv")
     parser.add_argument("--out", required=True, metavar="FILE",
                         help="output: *.csv, *.jsonl, or - for JSON Lines on stdout")
-    parser.add_argument("--model-dir", default=os.environ.get("MODEL_DIR", "artifacts"),
+    parser.add_argument("--model-dir", default=str(settings.model_dir),
                         help="model folder (default: $MODEL_DIR, else ./artifacts)")
     parser.add_argument("--batch-size", type=_positive, default=256, help="images per prediction (default: 256)")
     parser.add_argument("--workers", type=_positive, default=available_cpus(),
@@ -44,11 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
                              f"here {available_cpus()})")
     parser.add_argument("--threads", type=_positive, default=1,
                         help="intra-op threads of the model (default: 1; decoding uses the other CPUs)")
-    parser.add_argument("--backend", choices=("onnx", "torch"), default="onnx", help="(default: onnx)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
-    parser.add_argument("--invert", choices=("auto", "always", "never"), default="auto",
-                        help="invert image files to light-on-dark: auto when the background is light "
-                             "(default: auto; arrays are used as they are)")
+    parser.add_argument("--backend", choices=BACKENDS, default=settings.model_backend,
+                        help="(default: $MODEL_BACKEND, else onnx)")
+    parser.add_argument("--device", default=settings.device,
+                        help="auto, cpu or cuda[:N] (default: $DEVICE, else auto)")
+    parser.add_argument("--invert", choices=INVERT_CHOICES, default=settings.invert,
+                        help="invert image files to light-on-dark; auto: when the background is light "
+                             "(default: $INVERT, else auto; arrays are used as they are)")
     parser.add_argument("--url", help="score through the service at this URL (e.g. http://localhost:8000) "
                                       "instead of a local model")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any image got an error row")
@@ -68,11 +84,7 @@ def _positive(text: str) -> int:
 def load_model(args: argparse.Namespace):
     """The local Predictor, or the service at --url, behind one `predict(batch)` interface."""
     if args.url:
-        from app.score_remote import RemoteModel
         return RemoteModel(args.url)
-    # Imported here: onnxruntime loads only when a local model is used.
-    from app.predictor import Predictor
-    from app.score_run import LocalModel
     return LocalModel(Predictor.load(args.model_dir, backend=args.backend, device=args.device,
                                      threads=args.threads))
 
@@ -94,11 +106,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, model, say, started: float) -> int:
     """Plan the inputs, score them into the output, then print the summary and the report."""
-    from tqdm import tqdm
-
-    from app.score_decode import Decoder
-    from app.score_run import score
-
     sources = plan(args.inputs, model.classes, warn=lambda message: say(f"warning: {message}"))
     total = sum(source.count for source in sources)
     file_batches = sum(-(-len(s.files) // args.batch_size) for s in sources if s.files)

@@ -2,7 +2,7 @@
 
 Image files go up as they are (multipart, repeated `image` fields), so the service decodes them
 with its own settings; already-decoded arrays go up as JSON pixel arrays. A batch the service
-refuses as a whole is retried one image at a time, so one bad file costs only its own row.
+refuses as a whole is split until each bad file stands alone, so it costs only its own row.
 Standard library only (urllib): the slim serving image has no requests.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import uuid
 from app.score_inputs import Batch
 
 MODEL_ROUTE = "/v1/models/fashion-mnist"
+_CLIENT_ERRORS = (400, 413, 415, 422)  # about the images sent: worth splitting the request
 
 
 class RemoteError(Exception):
@@ -39,19 +40,13 @@ class RemoteModel:
         """A prediction or `{"error": message}` per image of the batch, in order."""
         results: list[dict] = [{"error": e} for e in batch.errors]
         todo = [i for i, error in enumerate(batch.errors) if error is None]
-        if not todo:
-            return results
-        answers = self._send(batch, todo)
-        if answers is None:  # refused as a whole: find the culprits one by one
-            answers = [(self._send(batch, [i]) or [{"error": "the service refused the batch"}])[0]
-                       for i in todo]
-        for i, answer in zip(todo, answers):
+        for i, answer in zip(todo, self._predict(batch, todo) if todo else []):
             results[i] = answer
         return results
 
-    def _send(self, batch: Batch, todo: list[int]) -> list[dict] | None:
-        """Predictions for the images at `todo`; for one image an error dict; None when a batch of
-        several was refused."""
+    def _predict(self, batch: Batch, todo: list[int]) -> list[dict]:
+        """Predictions for the images at `todo`. A request refused as a whole (a bad file, more
+        images than the service's MAX_BATCH) is split in halves until the culprits stand alone."""
         if batch.paths is not None:
             status, body = self._multipart([batch.paths[i] for i in todo])
         else:
@@ -63,12 +58,13 @@ class RemoteModel:
             if len(predictions) != len(todo):
                 raise RemoteError(f"asked for {len(todo)} predictions, got {len(predictions)}")
             return predictions
-        if status >= 500 and status != 503 or status in (404, 405):
+        if status not in _CLIENT_ERRORS:  # the service is down or broken: no point going on
             raise RemoteError(f"{self.url}/predict answered {status}: {body}")
-        if len(todo) > 1:
-            return None
-        error = body.get("error", {})
-        return [{"error": error.get("message") or f"the service answered {status}"}]
+        if len(todo) == 1:
+            message = body.get("error", {}).get("message") if isinstance(body.get("error"), dict) else None
+            return [{"error": message or f"the service answered {status}"}]
+        half = len(todo) // 2
+        return self._predict(batch, todo[:half]) + self._predict(batch, todo[half:])
 
     def _multipart(self, paths: list[str]) -> tuple[int, dict]:
         boundary = uuid.uuid4().hex
@@ -77,10 +73,8 @@ class RemoteModel:
             try:
                 with open(path, "rb") as handle:
                     data = handle.read()
-            except OSError as exc:
-                if len(paths) == 1:
-                    return 400, {"error": {"message": f"cannot read the file: {exc.strerror or exc}"}}
-                return 400, {}
+            except OSError as exc:  # answered like a refused image, so it gets its own error row
+                return 400, {"error": {"message": f"cannot read the file: {exc.strerror or exc}"}}
             name = path.rsplit("/", 1)[-1].replace('"', "_")
             parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
                          f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()

@@ -1,0 +1,158 @@
+"""`python -m app.score` end to end with a model trained on the real sample: every input kind in one
+run, labels and accuracy, error rows, --strict, --force, stdout, --report and Ctrl-C."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from app.score import main
+from tests.score_samples import CLASSES, real_sample, write_class_folders, write_csv, write_idx_pair
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def sample(fmnist_dir):
+    return real_sample(fmnist_dir, 20)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, sample):
+    """The same 20 real images as every input kind, plus a broken file and a missing path."""
+    images, labels = sample
+    root = tmp_path_factory.mktemp("inputs")
+    write_class_folders(root / "folders", images, labels, formats=("png", "bmp", "tiff"))
+    (root / "folders" / "bag" / "zz-broken.png").write_bytes(b"not an image")
+    np.save(root / "u8.npy", images)
+    np.save(root / "float.npy", images.astype(np.float64) / 255.0)
+    return {
+        "folders": root / "folders",
+        "idx_gz": write_idx_pair(root / "gz", images, labels, gz=True),
+        "idx_raw": write_idx_pair(root / "raw", images, None, gz=False),
+        "npy_u8": root / "u8.npy",
+        "npy_float": root / "float.npy",
+        "csv_labelled": write_csv(root / "labelled.csv", images, labels),
+        "csv_plain": write_csv(root / "plain.csv", images, None),
+        "missing": root / "no-such-file.png",
+    }
+
+
+def read_jsonl(path) -> tuple[dict, list[dict]]:
+    header, *rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return header, rows
+
+
+def score(*args, model_dir) -> int:
+    return main([*map(str, args), "--model-dir", str(model_dir), "--device", "cpu"])
+
+
+def test_every_input_kind_gives_the_same_predictions(tmp_path, inputs, sample, trained_model_dir, capsys):
+    images, labels = sample
+    out = tmp_path / "out.jsonl"
+    order = ["folders", "idx_gz", "idx_raw", "npy_u8", "npy_float", "csv_labelled", "csv_plain", "missing"]
+    assert score(*(inputs[k] for k in order), "--out", out, "--batch-size", "8", "--workers", "2",
+                 model_dir=trained_model_dir) == 0
+    header, rows = read_jsonl(out)
+    assert header["model"]["version"] == json.loads((trained_model_dir / "model.json").read_text())["version"]
+    assert len(rows) == 21 + 20 * 6 + 1
+    folder_rows, rows = rows[:21], rows[21:]
+    broken = [r for r in folder_rows if r["source"].endswith("zz-broken.png")]
+    assert len(broken) == 1 and "not a readable image" in broken[0]["error"]
+    assert rows[-1] == {"source": str(inputs["missing"]), "error": "no such file or directory"}
+    by_file = {int(r["source"].rsplit("/", 1)[-1][:4]): r for r in folder_rows if "error" not in r}
+    for kind_index, kind in enumerate(order[1:-1]):
+        block = rows[20 * kind_index:20 * (kind_index + 1)]
+        assert [r["source"] for r in block] == [str(inputs[kind])] * 20
+        assert [r["index"] for r in block] == list(range(20))
+        for i, row in enumerate(block):
+            assert row["label"] == by_file[i]["label"]
+            for name in CLASSES:
+                assert row["probabilities"][name] == pytest.approx(by_file[i]["probabilities"][name], abs=1e-6)
+    # labels came from the class folders, the IDX labels file and the CSV label column only
+    known = [r for r in [*folder_rows, *rows] if "true_label" in r]
+    assert len(known) == 20 * 3 + 1  # the broken file sits in the bag folder
+    assert all(r["true_label"] == CLASSES[labels[r["index"]]] for r in rows if "true_label" in r)
+    printed = capsys.readouterr()
+    assert "2 with errors" in printed.err and "accuracy:" in printed.out
+
+
+def test_accuracy_matches_training_on_the_real_test_split(tmp_path, fmnist_dir, trained_model_dir, capsys):
+    out, report = tmp_path / "out.csv", tmp_path / "report"
+    assert score(fmnist_dir / "t10k-images-idx3-ubyte.gz", "--out", out, "--report", report,
+                 model_dir=trained_model_dir) == 0
+    saved = json.loads((report / "report.json").read_text())
+    evaluation = saved["evaluation"]
+    trained = json.loads((trained_model_dir / "model.json").read_text())["test_accuracy"]
+    assert evaluation["count"] == 300 and abs(evaluation["accuracy"] - trained) <= 1 / 300
+    assert sum(stats["count"] for stats in evaluation["per_class"].values()) == 300
+    assert saved["summary"]["images"] == 300 and saved["summary"]["errors"] == 0
+    assert (report / "confusion.png").stat().st_size > 1000 and (report / "per_class.png").is_file()
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("# model: fashion-mnist, version: ") and len(lines) == 302
+    assert f"accuracy: {evaluation['accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_strict_turns_error_rows_into_a_failure(tmp_path, inputs, trained_model_dir):
+    args = (inputs["folders"], "--out", tmp_path / "a.csv")
+    assert score(*args, model_dir=trained_model_dir) == 0
+    assert score(*args, "--strict", "--force", model_dir=trained_model_dir) == 1
+    assert score(inputs["npy_u8"], "--out", tmp_path / "b.csv", "--strict", model_dir=trained_model_dir) == 0
+
+
+def test_existing_output_needs_force(tmp_path, inputs, trained_model_dir, capsys):
+    out = tmp_path / "out.csv"
+    out.write_text("keep me")
+    assert score(inputs["npy_u8"], "--out", out, model_dir=trained_model_dir) == 2
+    assert out.read_text() == "keep me" and "--force" in capsys.readouterr().err
+    assert score(inputs["npy_u8"], "--out", out, "--force", model_dir=trained_model_dir) == 0
+    assert len(out.read_text().splitlines()) == 22
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "out.txt"], ".csv or .jsonl"),
+    (["--out", "out.csv", "--model-dir", "/nonexistent"], "model file not found"),
+])
+def test_bad_arguments_are_one_line(tmp_path, inputs, args, message):
+    result = subprocess.run([sys.executable, "-m", "app.score", str(inputs["npy_u8"]), *args],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_console_script_writes_jsonl_to_stdout(inputs, trained_model_dir):
+    script = os.path.join(os.path.dirname(sys.executable), "fashion-mnist-score")
+    if not os.path.exists(script):
+        pytest.skip("the project is not installed (pip install -e .) so there is no console script")
+    result = subprocess.run([script, str(inputs["idx_gz"]), "--out", "-", "--model-dir", str(trained_model_dir)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    header, *rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "model" in header and len(rows) == 20
+    assert "scored 20 images" in result.stderr and "accuracy:" in result.stderr
+
+
+def test_ctrl_c_leaves_complete_lines(tmp_path, trained_model_dir):
+    """One image per batch makes the run long enough to interrupt in the middle."""
+    np.save(tmp_path / "many.npy", np.zeros((200_000, 28, 28), np.uint8))
+    out = tmp_path / "out.csv"
+    process = subprocess.Popen([sys.executable, "-m", "app.score", str(tmp_path / "many.npy"), "--out", str(out),
+                                "--batch-size", "1", "--model-dir", str(trained_model_dir)],
+                               cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while (not out.exists() or out.stat().st_size < 50_000) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=30)[1]
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    text = out.read_text()
+    assert text.endswith("\n")
+    lines = text.splitlines()[2:]
+    assert 0 < len(lines) < 200_000
+    assert all(len(line.split(",")) == 17 for line in lines)

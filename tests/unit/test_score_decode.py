@@ -1,0 +1,68 @@
+"""Decoding image files for the batch scorer: formats, unreadable files, order across workers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.score_decode import Decoder, decode_files
+from app.score_inputs import plan
+from tests.score_samples import CLASSES, real_sample, write_class_folders
+
+LOSSLESS = ("png", "bmp", "gif", "tiff", "webp", "pgm")
+
+
+@pytest.fixture(scope="module")
+def sample(fmnist_dir):
+    return real_sample(fmnist_dir, 30)
+
+
+def test_lossless_formats_decode_to_the_training_pixels(tmp_path, sample):
+    images, labels = sample
+    paths = write_class_folders(tmp_path, images[:6], labels[:6], formats=LOSSLESS)
+    # webp is lossy by default in PIL; save it lossless so the pixels must match exactly
+    Image.fromarray(images[4]).save(paths[4], lossless=True)
+    pixels, errors = decode_files([str(p) for p in paths], "auto")
+    assert errors == [None] * 6
+    np.testing.assert_array_equal(pixels, images[:6] / np.float32(255))
+
+
+def test_jpeg_and_inverted_large_rgb_images(tmp_path, sample):
+    images, _ = sample
+    Image.fromarray(images[0]).save(tmp_path / "a.jpg", quality=95)
+    big = Image.fromarray(255 - images[1]).resize((280, 280), Image.Resampling.NEAREST).convert("RGB")
+    big.save(tmp_path / "b.png")  # dark object on white, 10x the size: inverted and shrunk
+    pixels, errors = decode_files([str(tmp_path / "a.jpg"), str(tmp_path / "b.png")], "auto")
+    assert errors == [None, None]
+    assert np.abs(pixels[0] - images[0] / 255.0).mean() < 0.02
+    assert np.abs(pixels[1] - images[1] / 255.0).mean() < 0.05
+
+
+def test_unreadable_files_get_messages(tmp_path, sample):
+    (tmp_path / "text.png").write_text("this is not an image")
+    (tmp_path / "empty.png").write_bytes(b"")
+    Image.fromarray(sample[0][0]).save(tmp_path / "good.png")
+    paths = [str(tmp_path / name) for name in ("text.png", "good.png", "empty.png", "gone.png")]
+    pixels, errors = decode_files(paths, "auto")
+    assert "not a readable image" in errors[0] and errors[1] is None
+    assert "empty" in errors[2] and "No such file" in errors[3]
+    np.testing.assert_array_equal(pixels[1], sample[0][0] / np.float32(255))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_decoder_keeps_input_order(tmp_path, sample, workers):
+    images, labels = sample
+    write_class_folders(tmp_path, images, labels)
+    (tmp_path / "bag" / "0000-broken.png").write_bytes(b"broken")
+    sources = plan([str(tmp_path)], CLASSES)
+    with Decoder(workers) as decoder:
+        batches = list(decoder.decoded(b for s in sources for b in s.batches(7)))
+    files = [p for b in batches for p in b.sources]
+    assert files == sorted(files, key=lambda p: (p.rsplit("/", 2)[-2], p))  # walk order kept
+    by_name = {p: (b.pixels[i], b.errors[i]) for b in batches for i, p in enumerate(b.sources)}
+    broken = by_name.pop(str(tmp_path / "bag" / "0000-broken.png"))
+    assert "not a readable image" in broken[1]
+    for path, (pixels, error) in by_name.items():
+        index = int(path.rsplit("/", 1)[-1][:4])
+        assert error is None
+        np.testing.assert_array_equal(pixels, images[index] / np.float32(255))
