@@ -15,6 +15,7 @@ import uuid
 from app.score_inputs import Batch
 
 MODEL_ROUTE = "/v1/models/fashion-mnist"
+PREDICTION_KEYS = ("label", "class_index", "confidence", "probabilities")  # the prediction object
 _CLIENT_ERRORS = (400, 413, 415, 422)  # about the images sent: worth splitting the request
 
 
@@ -57,7 +58,7 @@ class RemoteModel:
             predictions = body.get("predictions", [body])
             if len(predictions) != len(todo):
                 raise RemoteError(f"asked for {len(todo)} predictions, got {len(predictions)}")
-            return predictions
+            return [{key: p[key] for key in PREDICTION_KEYS} for p in predictions]
         if status not in _CLIENT_ERRORS:  # the service is down or broken: no point going on
             raise RemoteError(f"{self.url}/predict answered {status}: {body}")
         if len(todo) == 1:
