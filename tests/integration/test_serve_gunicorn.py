@@ -1,0 +1,93 @@
+"""The service under a real gunicorn with 2 workers: every real test image, sent as a PNG, gets the
+label offline onnxruntime gives it; metrics add up across workers; the master holds no model."""
+from __future__ import annotations
+
+import io
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import requests
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def server(gunicorn_server, trained_model_dir):
+    srv = gunicorn_server(trained_model_dir, workers=2)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def test_images(fmnist_dir) -> np.ndarray:
+    from training.idx import load_idx
+    return load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_served_labels_equal_offline_onnx_for_every_test_image(server, trained_model_dir, test_images):
+    session = ort.InferenceSession(str(trained_model_dir / "model.onnx"))
+    offline = session.run(["probabilities"], {"image": (test_images[:, None] / np.float32(255))})[0]
+
+    def post(image: np.ndarray) -> dict:
+        response = requests.post(f"{server.url}/predict", files={"image": ("x.png", png(image), "image/png")},
+                                 timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    with ThreadPoolExecutor(4) as pool:
+        served = list(pool.map(post, test_images))
+    assert [p["class_index"] for p in served] == offline.argmax(axis=1).tolist()
+    got = np.array([list(p["probabilities"].values()) for p in served])
+    assert np.abs(got - offline).max() <= 1e-6
+
+
+def _count(text: str, route: str, status: str) -> float:
+    match = re.search(rf'^http_requests_total{{route="{re.escape(route)}",method="POST",status="{status}"}} (\S+)$',
+                      text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_metrics_add_up_across_workers(server):
+    before = _count(requests.get(f"{server.url}/metrics", timeout=10).text, "/predict", "200")
+    with ThreadPoolExecutor(4) as pool:  # concurrent, so both workers serve some
+        codes = list(pool.map(lambda _: requests.post(f"{server.url}/predict", json={"image": [0] * 784},
+                                                      timeout=30).status_code, range(40)))
+    assert codes == [200] * 40
+    # Whichever worker answers the scrape, it reports the same total.
+    scrapes = {_count(requests.get(f"{server.url}/metrics", timeout=10).text, "/predict", "200")
+               for _ in range(8)}
+    assert scrapes == {before + 40}
+
+
+def test_request_id_reaches_the_access_log_with_latency(server):
+    response = requests.post(f"{server.url}/predict", json={"image": [0] * 784},
+                             headers={"X-Request-ID": "integration-42"}, timeout=30)
+    assert response.headers["X-Request-ID"] == "integration-42"
+    assert re.search(r'integration-42 "POST /predict" 200 \d+ \d+\.\d\dms', server.log())
+
+
+def test_readyz_and_metadata_report_device_and_backend(server):
+    ready = requests.get(f"{server.url}/readyz", timeout=10).json()
+    meta = requests.get(f"{server.url}/v1/models/fashion-mnist", timeout=10).json()
+    assert (ready["device"], ready["backend"]) == (meta["device"], meta["backend"]) == ("cpu", "onnx")
+    assert meta["version"] == ready["model_version"]
+
+
+def _maps(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_only_workers_load_onnxruntime(server):
+    workers = server.worker_pids()
+    assert len(workers) == 2
+    assert "onnxruntime" not in _maps(server.pid)
+    assert all("onnxruntime" in _maps(pid) for pid in workers)

@@ -1,0 +1,50 @@
+"""A missing or corrupt model stops gunicorn at start: non-zero exit, one clear line naming the file,
+no crash loop. A good model starts with `gunicorn -c gunicorn.conf.py` and no other argument."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pytest
+
+BOOT_TIMEOUT = 60
+
+
+def _cannot_serve_lines(log: str) -> list[str]:
+    return [line for line in log.splitlines() if "cannot serve:" in line]
+
+
+def test_missing_model_folder_fails_before_forking(gunicorn_server, tmp_path):
+    server = gunicorn_server(tmp_path / "nowhere", workers=2, wait=False)
+    code = server.process.wait(BOOT_TIMEOUT)
+    lines = _cannot_serve_lines(server.log())
+    assert code != 0
+    assert len(lines) == 1 and f"{tmp_path / 'nowhere' / 'model.json'}" in lines[0]
+    assert "Booting worker" not in server.log() and "Traceback" not in server.log()
+
+
+@pytest.mark.parametrize("backend,name", [("onnx", "model.onnx"), ("torch", "model.pt")])
+def test_corrupt_model_stops_gunicorn_with_a_line_naming_the_file(gunicorn_server, trained_model_dir,
+                                                                 tmp_path, backend, name):
+    # Garbage that model.json vouches for: the master's check passes, the worker's load fails.
+    model = shutil.copytree(trained_model_dir, tmp_path / "model")
+    (model / name).write_bytes(b"not a model at all")
+    meta = json.loads((model / "model.json").read_text())
+    meta["sha256"][name] = hashlib.sha256(b"not a model at all").hexdigest()
+    (model / "model.json").write_text(json.dumps(meta))
+
+    server = gunicorn_server(model, workers=2, env={"MODEL_BACKEND": backend}, wait=False)
+    code = server.process.wait(BOOT_TIMEOUT)
+    log = server.log()
+    assert code == 3, log  # gunicorn's "worker failed to boot": the arbiter halts
+    lines = _cannot_serve_lines(log)
+    assert 1 <= len(lines) <= 2 and all(str(model / name) in line for line in lines), log
+    assert log.count("Booting worker") <= 2  # no crash loop
+    assert "Traceback" not in log
+
+
+def test_invalid_setting_fails_with_its_name(gunicorn_server, trained_model_dir):
+    server = gunicorn_server(trained_model_dir, env={"MODEL_BACKEND": "tensorflow"}, wait=False)
+    assert server.process.wait(BOOT_TIMEOUT) != 0
+    assert "MODEL_BACKEND='tensorflow' is not valid" in server.log()
