@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -139,7 +140,12 @@ def label_from_folder(path: Path, classes: list[str]) -> int | None:
     """The class index named by the image's parent folder, or None. Folder names cannot hold
     `/`, so names match without case and punctuation (`T-shirt_top`, `tshirt-top`, `ankle boot`),
     by the part before a slash (`T-shirt`), or by the class index (`0`..`9`)."""
-    folder = _key(path.parent.name)
+    return _folder_label(path.parent.name, tuple(classes))
+
+
+@lru_cache(maxsize=1024)  # asked once per file, but folders are few
+def _folder_label(folder_name: str, classes: tuple[str, ...]) -> int | None:
+    folder = _key(folder_name)
     if not folder:
         return None
     for index, name in enumerate(classes):

@@ -41,11 +41,8 @@ class RowWriter:
     def header(self, model: dict) -> str:
         raise NotImplementedError
 
-    def format(self, row: dict) -> str:
-        raise NotImplementedError
-
     def write(self, rows: list[dict]) -> None:
-        self._emit("".join(self.format(row) for row in rows))
+        raise NotImplementedError
 
     def _emit(self, text: str) -> None:
         self.stream.write(text)
@@ -61,22 +58,21 @@ class CsvWriter(RowWriter):
 
     def header(self, model: dict) -> str:
         comment = "# " + ", ".join(f"{key}: {value}" for key, value in model.items()) + "\n"
-        return comment + self._line([*FIELDS, *(f"p_{name}" for name in self.classes), "error"])
+        return comment + self._lines([[*FIELDS, *(f"p_{name}" for name in self.classes), "error"]])
 
-    def format(self, row: dict) -> str:
-        probs = row.get("probabilities") or {}
-        return self._line([*(_cell(row.get(key)) for key in FIELDS),
-                           *(_cell(probs.get(name)) for name in self.classes), _cell(row.get("error"))])
+    def write(self, rows: list[dict]) -> None:
+        empty: dict = {}
+        self._emit(self._lines(
+            [[*(row.get(key) for key in FIELDS),
+              *((row.get("probabilities") or empty).get(name) for name in self.classes), row.get("error")]
+             for row in rows]))
 
     @staticmethod
-    def _line(cells: list[str]) -> str:
+    def _lines(cells: list[list]) -> str:
+        """CSV text of the rows (None is an empty cell)."""
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(cells)
+        csv.writer(buffer, lineterminator="\n").writerows(cells)
         return buffer.getvalue()
-
-
-def _cell(value) -> str:
-    return "" if value is None else str(value)
 
 
 class JsonlWriter(RowWriter):
@@ -85,8 +81,9 @@ class JsonlWriter(RowWriter):
     def header(self, model: dict) -> str:
         return json.dumps({"model": {**model, "classes": self.classes}}) + "\n"
 
-    def format(self, row: dict) -> str:
-        return json.dumps({key: value for key, value in row.items() if value is not None}) + "\n"
+    def write(self, rows: list[dict]) -> None:
+        self._emit("".join(json.dumps({key: value for key, value in row.items() if value is not None}) + "\n"
+                           for row in rows))
 
 
 def writer_class(target: str) -> type[RowWriter]:

@@ -24,7 +24,7 @@ class RemoteError(Exception):
 
 
 class RemoteModel:
-    """The service at `url` behind the same `predict(batch)` as the local model."""
+    """The service at `url` behind the same `infer` / `results` interface as the local model."""
 
     needs_pixels = False  # files go up undecoded
 
@@ -37,13 +37,17 @@ class RemoteModel:
         self.version: str = str(self.metadata.get("version"))
         self.backend, self.device = "remote", self.url
 
-    def predict(self, batch: Batch) -> list[dict]:
+    def infer(self, batch: Batch) -> list[dict]:
         """A prediction or `{"error": message}` per image of the batch, in order."""
         results: list[dict] = [{"error": e} for e in batch.errors]
         todo = [i for i, error in enumerate(batch.errors) if error is None]
         for i, answer in zip(todo, self._predict(batch, todo) if todo else []):
             results[i] = answer
         return results
+
+    def results(self, batch: Batch, inferred: list[dict]) -> list[dict]:
+        """The rows `infer` got from the service (the local model formats here instead)."""
+        return inferred
 
     def _predict(self, batch: Batch, todo: list[int]) -> list[dict]:
         """Predictions for the images at `todo`. A request refused as a whole (a bad file, more

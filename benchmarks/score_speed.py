@@ -1,0 +1,165 @@
+"""How fast the batch scorer is, against the floor set by its parts, measured side by side in one run.
+
+(a) IDX input, N synthetic images: images/s of `python -m app.score` end to end (a fresh process:
+    start, model load, read, predict, write the CSV, print the evaluation) and of its `main()`
+    called in this process (the same minus interpreter start and imports), against onnxruntime
+    alone predicting the same, already decoded array in batches of the same size.
+(b) A folder of N PNGs: the same script (decoding in --workers processes, default all CPUs)
+    against a single-process loop that reads, decodes (preprocess_image) and predicts the files
+    in batches of the same size, writing nothing.
+
+    python benchmarks/score_speed.py [--model-dir DIR | --model linear|mlp|cnn] [--count 10000]
+
+Without --model-dir a throwaway model is trained (1 epoch) on $FASHION_MNIST_DIR with the training
+CLI. Each figure is the best of --repeat runs: the machine is shared, the best run is the one
+least disturbed by its neighbours.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.predictor import Predictor  # noqa: E402
+from app.preprocess import preprocess_image  # noqa: E402
+from app.score import available_cpus, main as score_main  # noqa: E402
+
+
+def best(repeat: int, run) -> float:
+    """The shortest of `repeat` timings of `run()`, in seconds."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def write_idx(path: Path, images: np.ndarray) -> Path:
+    """An IDX images file written byte by byte (magic 0x0803, then the three dimensions)."""
+    header = b"\x00\x00\x08\x03" + b"".join(int(d).to_bytes(4, "big") for d in images.shape)
+    path.write_bytes(header + images.tobytes())
+    return path
+
+
+def synthetic_images(count: int, seed: int = 0) -> np.ndarray:
+    """Light blobs on a dark background with noise: shaped like Fashion-MNIST, not random static."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:28, 0:28]
+    centres = rng.uniform(8, 20, size=(count, 2, 1, 1))
+    radii = rng.uniform(4, 10, size=(count, 1, 1))
+    blob = np.hypot(yy - centres[:, 0], xx - centres[:, 1]) < radii
+    noise = rng.integers(0, 40, size=(count, 28, 28))
+    return np.clip(blob * rng.integers(120, 255, size=(count, 1, 1)) + noise, 0, 255).astype(np.uint8)
+
+
+def script_command(inputs: list[str], out: Path, model_dir: Path, batch_size: int) -> list[str]:
+    return [*inputs, "--out", str(out), "--force", "--model-dir", str(model_dir), "--device", "cpu",
+            "--batch-size", str(batch_size)]
+
+
+def time_script(args: list[str], repeat: int) -> tuple[float, float]:
+    """(fresh process, in-process main()) seconds for the same arguments."""
+    command = [sys.executable, "-m", "app.score", *args]
+    process = best(repeat, lambda: subprocess.run(command, cwd=ROOT, check=True, capture_output=True))
+    quiet = open(os.devnull, "w")
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        sys.stdout = sys.stderr = quiet
+        in_process = best(repeat, lambda: score_main(args))
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+        quiet.close()
+    return process, in_process
+
+
+def bench_idx(work: Path, model_dir: Path, count: int, batch_size: int, repeat: int) -> None:
+    images = synthetic_images(count)
+    idx = write_idx(work / "synthetic-images-idx3-ubyte", images)
+    decoded = (images.astype(np.float32) / 255.0)[:, None]
+    predictor = Predictor.load(model_dir, device="cpu", threads=1)
+
+    def onnxruntime_alone() -> None:
+        for start in range(0, count, batch_size):
+            predictor.predict(decoded[start:start + batch_size])
+
+    onnxruntime_alone()  # warm-up
+    alone = best(repeat, onnxruntime_alone)
+    process, in_process = time_script(script_command([str(idx)], work / "idx.csv", model_dir, batch_size), repeat)
+    report("(a) IDX", count, {"onnxruntime alone, decoded array": alone,
+                              "app.score, fresh process": process, "app.score main(), in process": in_process})
+
+
+def bench_pngs(work: Path, model_dir: Path, count: int, batch_size: int, repeat: int) -> None:
+    folder = work / "pngs"
+    folder.mkdir()
+    for i, image in enumerate(synthetic_images(count, seed=1)):
+        Image.fromarray(image).save(folder / f"{i:05d}.png")
+    paths = sorted(str(p) for p in folder.iterdir())
+    predictor = Predictor.load(model_dir, device="cpu", threads=1)
+
+    def single_process_loop() -> None:
+        for start in range(0, count, batch_size):
+            batch = []
+            for path in paths[start:start + batch_size]:
+                with open(path, "rb") as handle:
+                    batch.append(preprocess_image(handle.read()))
+            predictor.predict(np.stack(batch)[:, None])
+
+    single = best(repeat, single_process_loop)
+    process, in_process = time_script(script_command([str(folder)], work / "pngs.csv", model_dir, batch_size),
+                                      repeat)
+    report(f"(b) PNG folder, {available_cpus()} CPUs", count,
+           {"single-process decode+predict loop": single, "app.score, fresh process": process,
+            "app.score main(), in process": in_process})
+
+
+def report(title: str, count: int, seconds: dict[str, float]) -> None:
+    """images/s per contender, and each one's ratio to the first (the reference)."""
+    reference = next(iter(seconds.values()))
+    print(f"{title}: {count} images")
+    for name, value in seconds.items():
+        print(f"  {name:<36} {count / value:>10.0f} images/s   {value:7.3f} s   "
+              f"ratio {reference / value:5.2f}")
+
+
+def trained_model(work: Path, arch: str) -> Path:
+    out = work / f"model-{arch}"
+    subprocess.run([sys.executable, "-m", "training", "--out", str(out), "--model", arch, "--epochs", "1",
+                    "--device", "cpu", "--no-progress"], cwd=ROOT, check=True, capture_output=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", type=Path, help="artifacts to score with (default: train a throwaway one)")
+    parser.add_argument("--model", choices=("linear", "mlp", "cnn"), default="linear",
+                        help="architecture of the throwaway model (default: linear, the project's default)")
+    parser.add_argument("--count", type=int, default=10_000, help="images per benchmark (default: 10000)")
+    parser.add_argument("--batch-size", type=int, default=256, help="(default: 256, the scorer's default)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure, best kept (default: 3)")
+    parser.add_argument("--only", choices=("idx", "png"), help="run one of the two benchmarks")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="score-speed-") as tmp:
+        work = Path(tmp)
+        model_dir = args.model_dir or trained_model(work, args.model)
+        arch = Predictor.load(model_dir, device="cpu").metadata.get("arch", {}).get("name", "?")
+        print(f"model: {arch} ({model_dir}), batch size {args.batch_size}, best of {args.repeat}")
+        if args.only in (None, "idx"):
+            bench_idx(work, model_dir, args.count, args.batch_size, args.repeat)
+        if args.only in (None, "png"):
+            bench_pngs(work, model_dir, args.count, args.batch_size, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
