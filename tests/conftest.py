@@ -32,12 +32,21 @@ def fmnist_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_model_dir(tmp_path_factory, fmnist_dir) -> Path:
-    """Artifacts of the default linear model trained on the real sample, once per session."""
+def trained_model_dir(tmp_path_factory) -> Path:
+    """Artifacts of the default linear model trained on the real sample, once per session.
+
+    Without the real sample (a fresh clone elsewhere) it trains on synthetic images in the same
+    IDX format, so tests of the app still get a real, complete artifacts folder.
+    """
+    data = sample_dir()
+    if data is None:
+        from training.synthetic import write_synthetic
+
+        data = write_synthetic(tmp_path_factory.mktemp("synthetic-fmnist"))
     out = tmp_path_factory.mktemp("artifacts")
     subprocess.run(
-        [sys.executable, "-m", "training", "--data-dir", str(fmnist_dir), "--out", str(out),
-         "--epochs", "5", "--batch-size", "32", "--seed", "0", "--device", "cpu"],
+        [sys.executable, "-m", "training", "--data-dir", str(data), "--out", str(out),
+         "--epochs", "5", "--batch-size", "32", "--seed", "0", "--device", "cpu", "--no-progress"],
         check=True, cwd=ROOT,
     )
     return out

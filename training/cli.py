@@ -10,8 +10,7 @@ import torch
 from training.artifacts import has_model, write_artifacts
 from training.config import TrainConfig
 from training.data import default_data_dir, load_dataset
-from training.export import ExportError
-from training.idx import DataError
+from training.errors import DeviceError, TrainingError
 from training.models import ARCHS, new_model, parameter_count
 from training.scratch import ScratchSoftmaxRegression
 from training.train import ModuleLearner, fit, make_optimizer
@@ -59,7 +58,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise DataError(f"--device {name}: torch sees no CUDA device (use --device cpu or auto)")
+        raise DeviceError(f"--device {name}: torch sees no CUDA device (use --device cpu or auto)")
     return device
 
 
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     try:
         run(config)
-    except (DataError, ExportError) as e:
+    except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

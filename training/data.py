@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from training.idx import DataError, load_idx
+from training.errors import DataError
+from training.idx import load_idx
 
 # split -> (images file, labels file), the data set's own names
 FILES = {

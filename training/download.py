@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.idx import DataError
+from training.errors import DataError
 
 
 def download(data_dir: Path) -> None:
@@ -11,7 +11,8 @@ def download(data_dir: Path) -> None:
     where to put them by hand."""
     hint = (f"put the four Fashion-MNIST files (train-images-idx3-ubyte.gz, "
             f"train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) "
-            f"in {data_dir} and pass --data-dir or set FASHION_MNIST_DIR")
+            f"in {data_dir} (or {data_dir / 'FashionMNIST' / 'raw'}) and pass --data-dir "
+            f"or set FASHION_MNIST_DIR")
     try:
         # torchvision is imported here only: it is not needed anywhere else, and a torchvision
         # build that does not match torch fails at import time.

@@ -9,15 +9,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.errors import ExportError
 from training.models import with_softmax
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
 CHECKPOINT_FORMAT = 1
-
-
-class ExportError(Exception):
-    """The exported ONNX model is invalid or disagrees with the torch model."""
 
 
 def export_onnx(model: nn.Module, path: Path) -> Path:

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from training.errors import DataError
+
 UBYTE = 0x08
-
-
-class DataError(Exception):
-    """A data file is missing, truncated or not what was expected; the message says which."""
 
 
 def _read_bytes(path: Path) -> bytes:
