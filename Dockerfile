@@ -1,0 +1,67 @@
+# Two images from one file (docker-compose.yml builds both):
+#   trainer  torch (CPU build) + the training package: writes the artifacts to /models, then exits
+#   runtime  the HTTP API: onnxruntime + flask + gunicorn + pillow + numpy and the app, no torch
+# `docker build .` gives the runtime (the last stage). The GPU variant is docker/gpu.Dockerfile.
+ARG BASE_IMAGE=python:3.12-slim
+
+# --- the pins of pyproject.toml's extras as requirements files (pyproject.toml stays the source)
+FROM ${BASE_IMAGE} AS requirements
+WORKDIR /src
+COPY pyproject.toml docker/requirements.py ./
+RUN python3 requirements.py pyproject.toml train > train.txt \
+ && python3 requirements.py pyproject.toml serve > serve.txt
+
+# --- trainer: the one-shot `train` service
+FROM ${BASE_IMAGE} AS trainer
+# pip's default index ships torch built for CUDA (GBs); this index has the CPU build, whose
+# "+cpu" versions pip prefers over PyPI's when both satisfy the range.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ENV PATH=/opt/venv/bin:$PATH \
+    PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+COPY --from=requirements /src/train.txt /tmp/train.txt
+# pip is not upgraded on purpose: the venv's own pip is enough, and a newer one would not trust
+# the CA bundle of some build sandboxes.
+RUN python3 -m venv /opt/venv \
+ && pip install --extra-index-url "$TORCH_INDEX_URL" -r /tmp/train.txt
+# Created here so that a fresh named volume mounted on them is owned by the unprivileged user.
+RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin app \
+ && mkdir -p /data /models && chown app:app /data /models
+WORKDIR /app
+COPY training/ training/
+COPY docker/train_entrypoint.py ./
+USER app
+ENTRYPOINT ["python", "train_entrypoint.py"]
+
+# --- serve-venv: build the runtime's virtualenv, then drop the installers from it
+FROM ${BASE_IMAGE} AS serve-venv
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY --from=requirements /src/serve.txt /tmp/serve.txt
+RUN python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install -r /tmp/serve.txt \
+ && /opt/venv/bin/pip uninstall --yes pip setuptools
+# Parts of the wheels a server never imports (about 30 MB): test suites, type stubs, onnxruntime's
+# model-conversion tools, numpy's Fortran wrapper generator.
+RUN cd /opt/venv/lib/python3*/site-packages \
+ && find . -depth -type d -name tests -exec rm -rf {} + \
+ && find . -name '*.pyi' -delete \
+ && rm -rf numpy/f2py onnxruntime/transformers onnxruntime/quantization onnxruntime/tools \
+ && /opt/venv/bin/python -c "import numpy, onnxruntime, PIL.Image, flask, gunicorn"
+
+# --- runtime: the `api` service
+FROM ${BASE_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    MODEL_DIR=/models PORT=8000
+RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin app \
+ && mkdir -p /models && chown app:app /models
+COPY --from=serve-venv /opt/venv /opt/venv
+WORKDIR /app
+COPY gunicorn.conf.py ./
+COPY app/ app/
+USER app
+EXPOSE 8000
+# No curl in slim images: python asks /readyz (urlopen raises on a 503, so the check fails).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '8000'), timeout=4)"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py"]
