@@ -1,0 +1,133 @@
+"""`docker compose up --build` end to end: the train service trains on the real sample, the api
+serves the model it wrote, and a second `up` serves again without retraining.
+
+Runs when CI is set or RUN_CONTAINER_TESTS=1 (it builds two images: minutes the first time).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import requests
+from PIL import Image
+
+from tests.container.compose_cli import Engine, Project, find_engine
+from training.idx import load_idx
+
+pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1500)]
+
+N_IMAGES = 32  # real test images posted in one request
+BUILD_TIMEOUT = 1200  # a cold build downloads and installs torch
+READY_TIMEOUT = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(base_url: str, timeout: float = READY_TIMEOUT) -> float:
+    """Poll /readyz (podman-compose runs no health checks on a timer); seconds until a 200."""
+    start = time.monotonic()
+    last = "no answer"
+    while time.monotonic() - start < timeout:
+        try:
+            r = requests.get(f"{base_url}/readyz", timeout=2)
+            if r.status_code == 200:
+                return time.monotonic() - start
+            last = f"{r.status_code} {r.text[:200]}"
+        except requests.RequestException as e:
+            last = type(e).__name__
+        time.sleep(0.25)
+    raise AssertionError(f"{base_url}/readyz not 200 after {timeout:.0f}s (last: {last})")
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    if not (os.environ.get("CI") or os.environ.get("RUN_CONTAINER_TESTS") == "1"):
+        pytest.skip("container test: set RUN_CONTAINER_TESTS=1 (CI sets CI) to build and run "
+                    "the images")
+    found = find_engine()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(engine, fmnist_dir):
+    """`up -d --build` of a project of its own on a free port; `down -v` afterwards."""
+    port = _free_port()
+    project = Project(engine, f"fmnist-test-{uuid.uuid4().hex[:8]}", {
+        "API_PORT": str(port),
+        "FASHION_MNIST_DIR": str(Path(fmnist_dir).resolve()),
+        "TRAIN_EPOCHS": "3",
+        "TRAIN_BATCH_SIZE": "64",
+        "WEB_CONCURRENCY": "2",
+    })
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        project.compose("up", "-d", "--build", timeout=BUILD_TIMEOUT)
+        wait_ready(base_url)
+        yield project, base_url
+    finally:
+        try:
+            project.compose("down", "-v", timeout=300)
+        except AssertionError as e:
+            print(f"cleanup failed: {e}")
+
+
+def test_api_predicts_what_the_trained_model_predicts(stack, fmnist_dir, tmp_path):
+    project, base_url = stack
+    assert "wrote /models" in project.logs("train")
+    onnx_path = project.copy_out("api", "/models/model.onnx", tmp_path / "model.onnx")
+    card = json.loads(project.copy_out("api", "/models/model.json", tmp_path / "model.json")
+                      .read_text())
+
+    images = load_idx(Path(fmnist_dir) / "t10k-images-idx3-ubyte.gz", 3)[:N_IMAGES]
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    batch = (images.astype(np.float32) / 255.0)[:, None, :, :]
+    expected = session.run(["probabilities"], {"image": batch})[0]
+
+    files = []
+    for i, pixels in enumerate(images):
+        png = io.BytesIO()
+        Image.fromarray(pixels, mode="L").save(png, format="PNG")
+        files.append(("image", (f"test-{i}.png", png.getvalue(), "image/png")))
+    r = requests.post(f"{base_url}/predict", files=files, timeout=30)
+    assert r.status_code == 200, r.text
+    predictions = r.json()["predictions"]
+
+    assert [p["class_index"] for p in predictions] == expected.argmax(axis=1).tolist()
+    assert [p["label"] for p in predictions] == [card["classes"][i] for i in expected.argmax(1)]
+    served = np.array([[p["probabilities"][c] for c in card["classes"]] for p in predictions])
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    assert card["version"] in (r.headers.get("X-Model-Version"), r.json().get("model_version"))
+
+
+def test_second_up_serves_without_retraining(stack, tmp_path):
+    project, base_url = stack
+    before = json.loads(project.copy_out("api", "/models/model.json", tmp_path / "before.json")
+                        .read_text())
+    # `down` keeps the volumes: the next `up` starts fresh containers on the trained model.
+    project.compose("down", timeout=300)
+    start = time.monotonic()
+    project.compose("up", "-d", timeout=300)
+    wait_ready(base_url)
+    print(f"\nup -> /readyz 200 with a model in the volume: {time.monotonic() - start:.1f}s")
+
+    after = json.loads(project.copy_out("api", "/models/model.json", tmp_path / "after.json")
+                       .read_text())
+    assert (after["created_at"], after["version"]) == (before["created_at"], before["version"])
+    train_log = project.logs("train")
+    assert "skipping training" in train_log and "wrote /models" not in train_log, train_log
+    served = requests.get(f"{base_url}/v1/models/fashion-mnist", timeout=10).json()
+    assert before["version"] in json.dumps(served)
