@@ -40,7 +40,7 @@ COPY --from=requirements /src/serve.txt /tmp/serve.txt
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install -r /tmp/serve.txt \
  && /opt/venv/bin/pip uninstall --yes pip setuptools
-# Parts of the wheels a server never imports (about 30 MB): test suites, type stubs, onnxruntime's
+# Parts of the wheels a server never imports (27 MB): test suites, type stubs, onnxruntime's
 # model-conversion tools, numpy's Fortran wrapper generator.
 RUN cd /opt/venv/lib/python3*/site-packages \
  && find . -depth -type d -name tests -exec rm -rf {} + \
