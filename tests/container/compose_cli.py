@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +103,23 @@ class Project:
 
     def logs(self, service: str) -> str:
         return self.engine_run("logs", self.container(service))
+
+    def exec(self, service: str, *cmd: str) -> subprocess.CompletedProcess:
+        """Run a command in the service's running container; the result, whatever its exit code."""
+        return subprocess.run([*self.engine.engine, "exec", self.container(service), *cmd],
+                              capture_output=True, text=True, timeout=60)
+
+    def healthy(self, service: str, timeout: float = 60) -> bool:
+        """Whether the service's health check passes: podman runs it on request (podman-compose
+        starts no timer for it here); Docker runs it on its interval, so wait for the status."""
+        cid = self.container(service)
+        if self.engine.engine[0] == "podman":
+            return subprocess.run(["podman", "healthcheck", "run", cid], capture_output=True,
+                                  timeout=60).returncode == 0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.engine_run("inspect", "-f", "{{.State.Health.Status}}", cid).strip()
+            if status in ("healthy", "unhealthy"):
+                return status == "healthy"
+            time.sleep(1)
+        return False

@@ -113,6 +113,14 @@ def test_api_predicts_what_the_trained_model_predicts(stack, fmnist_dir, tmp_pat
     assert card["version"] in (r.headers.get("X-Model-Version"), r.json().get("model_version"))
 
 
+def test_api_container_is_healthy_slim_and_unprivileged(stack):
+    project, _ = stack
+    assert project.healthy("api")
+    no_torch = project.exec("api", "python", "-c", "import importlib.util as u, os; "
+                            "print(u.find_spec('torch') is None, os.getuid())")
+    assert no_torch.stdout.split() == ["True", "10001"], no_torch
+
+
 def test_second_up_serves_without_retraining(stack, tmp_path):
     project, base_url = stack
     before = json.loads(project.copy_out("api", "/models/model.json", tmp_path / "before.json")
