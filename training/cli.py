@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    help="one batch per epoch: a quick end-to-end check (still writes artifacts)")
     p.add_argument("--force", action="store_true",
                    help="retrain even when --out already holds a model (default: skip)")
+    p.add_argument("--threads", type=int, default=d.threads,
+                   help="torch CPU threads; 0 = torch's default, one per core (default: 0)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no per-batch progress bar (the per-epoch lines stay)")
     a = p.parse_args(argv)
@@ -46,10 +48,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         p.error("--impl scratch is softmax regression with SGD: use --model linear --optimizer sgd")
     if a.epochs < 1 or a.batch_size < 1 or a.lr <= 0:
         p.error("--epochs and --batch-size must be >= 1 and --lr > 0")
-    return TrainConfig(data_dir=a.data_dir or default_data_dir(), out=a.out, model=a.model,
-                       impl=a.impl, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
-                       optimizer=a.optimizer, seed=a.seed, device=a.device, dry_run=a.dry_run,
-                       force=a.force, progress=a.progress)
+    return TrainConfig(**{**vars(a), "data_dir": a.data_dir or default_data_dir()})
 
 
 def resolve_device(name: str) -> torch.device:
@@ -68,6 +67,8 @@ def run(config: TrainConfig) -> dict | None:
         print(f"model already in {config.out}; skipping training (use --force to retrain)")
         return None
     device = resolve_device(config.device)
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
     data = load_dataset(config.data_dir)
     print(f"data: {len(data.train)} train / {len(data.test)} test images from {config.data_dir}; "
           f"device {device}")

@@ -21,6 +21,9 @@ class TrainConfig:
     # One batch per epoch: exercises every stage (training, export, self-check, plots) in seconds.
     dry_run: bool = False
     force: bool = False  # retrain even when --out already holds a model
+    # torch intra-op threads on CPU; 0 keeps torch's default (one per core). On a shared CPU the
+    # extra threads spin-wait for each other and a small model trains fastest with 1.
+    threads: int = 0
     progress: bool = True  # tqdm bar per epoch; the benchmark turns it off
     # Evaluation batches are large: no gradients are kept, so memory is not the limit.
     eval_batch_size: int = 4096

@@ -29,7 +29,8 @@ class ModuleLearner:
         self.model, self.optimizer = model, optimizer
 
     def train_step(self, images, labels):
-        self.model.train()
+        if not self.model.training:  # flipping the mode walks every submodule: not per step
+            self.model.train()
         logits = self.model(images)
         loss = F.cross_entropy(logits, labels)
         self.optimizer.zero_grad(set_to_none=True)
