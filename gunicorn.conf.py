@@ -51,7 +51,16 @@ def on_starting(server):
     except ModelLoadError as exc:
         server.log.critical("cannot serve: %s", exc)
         sys.exit(3)
-    os.environ["METRICS_DIR"] = tempfile.mkdtemp(prefix="fmnist-metrics-")
+    # tmpfs when there is one: workers rewrite their file after every request.
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    os.environ["METRICS_DIR"] = tempfile.mkdtemp(prefix="fmnist-metrics-", dir=shm)
+
+
+def worker_exit(server, worker):
+    """In the worker, on a graceful exit: publish the last counts before the master archives them."""
+    app = getattr(worker, "wsgi", None)
+    if app is not None and "metrics" in getattr(app, "extensions", {}):
+        app.extensions["metrics"].flush()
 
 
 def child_exit(server, worker):

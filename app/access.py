@@ -38,7 +38,6 @@ def _finish(response):
     metrics.inc("http_requests_total",
                 {"route": route, "method": request.method, "status": str(response.status_code)})
     metrics.observe("http_request_duration_seconds", {"route": route}, seconds)
-    metrics.flush()
     log.info('%s "%s %s" %d %d %.2fms', request_id, request.method, request.full_path.rstrip("?"),
              response.status_code, response.calculate_content_length() or 0, seconds * 1000)
     return response

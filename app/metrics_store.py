@@ -1,10 +1,13 @@
 """Prometheus metrics that stay correct across gunicorn workers.
 
-Each worker keeps its samples in memory and, after every request, atomically rewrites one file,
-`<METRICS_DIR>/<pid>.json`. `/metrics` sums the files of all workers plus `archive.json`, into which
-the master folds a worker's file when that worker exits (gunicorn's `child_exit`), so counters never
-go backwards when a worker dies or is replaced. Without a directory (Flask test client, a single
-process) the process's own samples are served.
+Each worker keeps its samples in memory; a background thread atomically rewrites one file,
+`<METRICS_DIR>/<pid>.json`, every PUBLISH_SECONDS when something changed (per request it cost a
+tenth of a small request's time), and the worker publishes at exit and before it answers a scrape.
+`/metrics` sums the files of all workers plus `archive.json`, into which the master folds a
+worker's file when that worker exits (gunicorn's `child_exit`), so counters never go backwards when
+a worker dies or is replaced. A scrape thus lags the other workers by at most PUBLISH_SECONDS; a
+worker killed with SIGKILL loses at most its last PUBLISH_SECONDS of counts. Without a directory
+(Flask test client, a single process) the process's own samples are served.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +27,7 @@ FAMILIES = {
 }
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ARCHIVE = "archive.json"
+PUBLISH_SECONDS = 0.5
 
 
 class MetricsStore:
@@ -31,23 +36,45 @@ class MetricsStore:
     def __init__(self, directory: str | Path | None = None) -> None:
         self.directory = Path(directory) if directory else None
         self.samples: dict[str, float] = {}
+        self._keys: dict[tuple, object] = {}
         self._lock = threading.Lock()
+        self._dirty = False
+        if self.directory is not None:
+            threading.Thread(target=self._publish_loop, name="metrics-publisher", daemon=True).start()
 
     def inc(self, name: str, labels: dict[str, str], amount: float = 1.0) -> None:
-        key = _key(name, labels)
+        key = self._key(name, labels)
         with self._lock:
             self.samples[key] = self.samples.get(key, 0.0) + amount
+            self._dirty = True
 
     def observe(self, name: str, labels: dict[str, str], value: float) -> None:
         """One histogram observation: cumulative buckets, _sum and _count."""
+        buckets, total, count = self._histogram_keys(name, labels)
         with self._lock:
-            for bound in BUCKETS:
-                key = _key(f"{name}_bucket", {**labels, "le": repr(bound)})
+            for bound, key in buckets:
                 self.samples[key] = self.samples.get(key, 0.0) + (value <= bound)
-            for suffix, amount in (("_bucket", 1.0), ("_sum", value), ("_count", 1.0)):
-                extra = {"le": "+Inf"} if suffix == "_bucket" else {}
-                key = _key(name + suffix, {**labels, **extra})
-                self.samples[key] = self.samples.get(key, 0.0) + amount
+            self.samples[total] = self.samples.get(total, 0.0) + value
+            self.samples[count] = self.samples.get(count, 0.0) + 1.0
+            self._dirty = True
+
+    def _key(self, name: str, labels: dict[str, str]) -> str:
+        # Sample names are built once per label set: this runs on every request.
+        cache_key = (name, *labels.items())
+        key = self._keys.get(cache_key)
+        if key is None:
+            key = self._keys[cache_key] = _key(name, labels)
+        return key
+
+    def _histogram_keys(self, name: str, labels: dict[str, str]) -> tuple:
+        cache_key = (name, "histogram", *labels.items())
+        keys = self._keys.get(cache_key)
+        if keys is None:
+            buckets = [(bound, _key(f"{name}_bucket", {**labels, "le": repr(bound)}))
+                       for bound in (*BUCKETS, float("inf"))]
+            buckets[-1] = (float("inf"), _key(f"{name}_bucket", {**labels, "le": "+Inf"}))
+            keys = self._keys[cache_key] = (buckets, _key(f"{name}_sum", labels), _key(f"{name}_count", labels))
+        return keys
 
     def flush(self) -> None:
         """Publish this process's samples to its file (atomic replace: readers never see half)."""
@@ -55,10 +82,17 @@ class MetricsStore:
             return
         with self._lock:
             text = json.dumps(self.samples)
+            self._dirty = False
         path = self.directory / f"{os.getpid()}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
+
+    def _publish_loop(self) -> None:
+        while True:
+            time.sleep(PUBLISH_SECONDS)
+            if self._dirty:
+                self.flush()
 
     def render(self) -> str:
         """Prometheus text exposition of all workers' samples summed."""
@@ -66,6 +100,7 @@ class MetricsStore:
             with self._lock:
                 merged = dict(self.samples)
         else:
+            self.flush()  # this worker's own counts are exact; its siblings' lag by PUBLISH_SECONDS
             with _locked(self.directory, fcntl.LOCK_SH):
                 merged = _sum_files(sorted(self.directory.glob("*.json")))
         return _exposition(merged)

@@ -76,12 +76,13 @@ class Predictor:
 
     def to_prediction(self, probs_row: np.ndarray) -> dict:
         """The prediction object for one row of probabilities."""
+        values = np.asarray(probs_row, dtype=np.float64).tolist()  # plain floats, once
         index = int(np.argmax(probs_row))
         return {
             "label": self.classes[index],
             "class_index": index,
-            "confidence": float(probs_row[index]),
-            "probabilities": {name: float(p) for name, p in zip(self.classes, probs_row)},
+            "confidence": values[index],
+            "probabilities": dict(zip(self.classes, values)),
         }
 
 

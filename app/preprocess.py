@@ -79,7 +79,8 @@ def _decode(data: bytes, max_pixels: int) -> Image.Image:
             raise InputError(413, "image_too_large",
                              f"the image is {width}x{height} pixels; at most {max_pixels} are decoded")
         image.load()
-        return ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)
+        return image
     except Image.DecompressionBombError as exc:
         raise InputError(413, "image_too_large", str(exc))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -120,7 +121,8 @@ def _composite(rgba: Image.Image) -> np.ndarray:
 def _background(gray: np.ndarray) -> float:
     """Background level estimated as the median of the outermost pixel ring."""
     ring = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
-    return float(np.median(ring))
+    ring.sort()  # the median by hand: np.median's overhead is most of the cost on 108 values
+    return float(ring[len(ring) // 2])
 
 
 def _fit(gray: np.ndarray) -> np.ndarray:

@@ -39,8 +39,9 @@ def test_corrupt_model_stops_gunicorn_with_a_line_naming_the_file(gunicorn_serve
     log = server.log()
     assert code == 3, log  # gunicorn's "worker failed to boot": the arbiter halts
     lines = _cannot_serve_lines(log)
-    assert 1 <= len(lines) <= 2 and all(str(model / name) in line for line in lines), log
-    assert log.count("Booting worker") <= 2  # no crash loop
+    assert len(lines) == 1 and str(model / name) in lines[0], log
+    # No crash loop: a worker that failed second may be replaced once before the arbiter halts.
+    assert log.count("Booting worker") <= 4
     assert "Traceback" not in log
 
 

@@ -63,7 +63,7 @@ def test_bilevel_mode_1_keeps_black_and_white(shirt):
 
 def test_16bit_grayscale_keeps_its_precision():
     values = np.linspace(0, 65535, 28 * 28).astype(np.uint16).reshape(28, 28)
-    values[0, :] = 0  # a dark border: no inversion
+    values[[0, -1], :] = values[:, [0, -1]] = 0  # a dark border: no inversion
     image = Image.fromarray(values)
     assert image.mode.startswith("I;16")
     got = preprocess_image(encode(image))
