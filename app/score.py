@@ -7,6 +7,7 @@ service with --url) and writes one row per image. Exit status: 0 done (error row
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -91,6 +92,8 @@ def load_model(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The model loaders log why a device fell back; show that as one plain line.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     started = time.perf_counter()  # the summary's rate counts the model load too
     say = lambda message: print(message, file=sys.stderr)  # noqa: E731 - stdout may carry the rows
     try:

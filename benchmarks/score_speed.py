@@ -11,8 +11,8 @@
     python benchmarks/score_speed.py [--model-dir DIR | --model linear|mlp|cnn] [--count 10000]
 
 Without --model-dir a throwaway model is trained (1 epoch) on $FASHION_MNIST_DIR with the training
-CLI. Each figure is the best of --repeat runs: the machine is shared, the best run is the one
-least disturbed by its neighbours.
+CLI. Each figure is the best of --repeat rounds in which the contenders take turns: the machine is
+shared, and the best run is the one least disturbed by its neighbours.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +36,16 @@ from app.preprocess import preprocess_image  # noqa: E402
 from app.score import available_cpus, main as score_main  # noqa: E402
 
 
-def best(repeat: int, run) -> float:
-    """The shortest of `repeat` timings of `run()`, in seconds."""
-    times = []
+def best_of(repeat: int, contenders: dict) -> dict[str, float]:
+    """Shortest of `repeat` timings per contender, in seconds. The contenders take turns within
+    each round, so a neighbour's burst of load hits them alike instead of one of them."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for name, run in contenders.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return {name: min(values) for name, values in times.items()}
 
 
 def write_idx(path: Path, images: np.ndarray) -> Path:
@@ -68,19 +71,17 @@ def script_command(inputs: list[str], out: Path, model_dir: Path, batch_size: in
             "--batch-size", str(batch_size)]
 
 
-def time_script(args: list[str], repeat: int) -> tuple[float, float]:
-    """(fresh process, in-process main()) seconds for the same arguments."""
+def script_runs(args: list[str]) -> dict:
+    """The scorer as a fresh process, and its main() in this process, on the same arguments."""
     command = [sys.executable, "-m", "app.score", *args]
-    process = best(repeat, lambda: subprocess.run(command, cwd=ROOT, check=True, capture_output=True))
-    quiet = open(os.devnull, "w")
-    stdout, stderr = sys.stdout, sys.stderr
-    try:
-        sys.stdout = sys.stderr = quiet
-        in_process = best(repeat, lambda: score_main(args))
-    finally:
-        sys.stdout, sys.stderr = stdout, stderr
-        quiet.close()
-    return process, in_process
+
+    def in_process() -> None:
+        with open(os.devnull, "w") as quiet, redirect_stdout(quiet), redirect_stderr(quiet):
+            score_main(args)
+
+    return {"app.score, fresh process": lambda: subprocess.run(command, cwd=ROOT, check=True,
+                                                                capture_output=True),
+            "app.score main(), in process": in_process}
 
 
 def bench_idx(work: Path, model_dir: Path, count: int, batch_size: int, repeat: int) -> None:
@@ -94,10 +95,9 @@ def bench_idx(work: Path, model_dir: Path, count: int, batch_size: int, repeat: 
             predictor.predict(decoded[start:start + batch_size])
 
     onnxruntime_alone()  # warm-up
-    alone = best(repeat, onnxruntime_alone)
-    process, in_process = time_script(script_command([str(idx)], work / "idx.csv", model_dir, batch_size), repeat)
-    report("(a) IDX", count, {"onnxruntime alone, decoded array": alone,
-                              "app.score, fresh process": process, "app.score main(), in process": in_process})
+    args = script_command([str(idx)], work / "idx.csv", model_dir, batch_size)
+    report("(a) IDX", count, best_of(repeat, {"onnxruntime alone, decoded array": onnxruntime_alone,
+                                              **script_runs(args)}))
 
 
 def bench_pngs(work: Path, model_dir: Path, count: int, batch_size: int, repeat: int) -> None:
@@ -116,12 +116,9 @@ def bench_pngs(work: Path, model_dir: Path, count: int, batch_size: int, repeat:
                     batch.append(preprocess_image(handle.read()))
             predictor.predict(np.stack(batch)[:, None])
 
-    single = best(repeat, single_process_loop)
-    process, in_process = time_script(script_command([str(folder)], work / "pngs.csv", model_dir, batch_size),
-                                      repeat)
+    args = script_command([str(folder)], work / "pngs.csv", model_dir, batch_size)
     report(f"(b) PNG folder, {available_cpus()} CPUs", count,
-           {"single-process decode+predict loop": single, "app.score, fresh process": process,
-            "app.score main(), in process": in_process})
+           best_of(repeat, {"single-process decode+predict loop": single_process_loop, **script_runs(args)}))
 
 
 def report(title: str, count: int, seconds: dict[str, float]) -> None:
