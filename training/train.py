@@ -57,6 +57,16 @@ def as_float(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).float().div_(255)
 
 
+def take(split: Split, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch of images (float, [B,1,28,28]) and labels at `index`.
+
+    index_select copies whole rows; `images[index]` (advanced indexing) goes element by element
+    and is ~6x slower on CPU.
+    """
+    images = torch.index_select(split.images, 0, index)
+    return as_float(images), torch.index_select(split.labels, 0, index)
+
+
 def predict_logits(learner: Learner, split: Split, batch_size: int = 4096) -> torch.Tensor:
     """Logits for every image of `split`, in order."""
     with torch.no_grad():
@@ -85,8 +95,8 @@ def train_epoch(learner: Learner, train: Split, config: TrainConfig,
     bar = tqdm(starts, desc=desc, unit="batch", leave=False, disable=not config.progress)
     for step, start in enumerate(bar):
         index = order[start:start + config.batch_size]
-        labels = train.labels[index]
-        loss, logits = learner.train_step(as_float(train.images[index]), labels)
+        images, labels = take(train, index)
+        loss, logits = learner.train_step(images, labels)
         loss_sum += loss * len(index)
         correct += (logits.argmax(dim=1) == labels).sum()
         seen += len(index)
