@@ -139,13 +139,16 @@ def main() -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     # One block each, seeds last: its worker processes wind down after an epoch and would slow
     # whatever runs next on a 2-core machine.
-    ours = min(timed(our_epoch, data.train, data.test) for _ in range(a.repeat))
-    floor = min(timed(forward_floor, data.train, data.test)[0] for _ in range(a.repeat))
-    seeds = min(timed(seeds_epoch, data.train, data.test, a.workers) for _ in range(a.repeat))
-    print(f"ours:  {ours[0]:8.3f} s per epoch (test acc {ours[1]:.3f})")
-    print(f"seeds: {seeds[0]:8.3f} s per epoch (test acc {seeds[1]:.3f}; "
-          f"PIL + ToTensor per sample, DataLoader num_workers={a.workers})")
-    print(f"floor: {floor:8.3f} s (bare forward pass over the same batches)")
+    ours_runs = [timed(our_epoch, data.train, data.test) for _ in range(a.repeat)]
+    floor_runs = [timed(forward_floor, data.train, data.test) for _ in range(a.repeat)]
+    seeds_runs = [timed(seeds_epoch, data.train, data.test, a.workers) for _ in range(a.repeat)]
+    ours, floor, seeds = min(ours_runs), min(floor_runs)[0], min(seeds_runs)
+    every = lambda runs: ", ".join(f"{seconds:.3f}" for seconds, _ in runs)  # noqa: E731
+    print(f"ours:  {ours[0]:8.3f} s per epoch (test acc {ours[1]:.3f}; runs {every(ours_runs)})")
+    print(f"seeds: {seeds[0]:8.3f} s per epoch (test acc {seeds[1]:.3f}; runs "
+          f"{every(seeds_runs)}; PIL + ToTensor per sample, DataLoader num_workers={a.workers})")
+    print(f"floor: {floor:8.3f} s (bare forward pass over the same batches; runs "
+          f"{every(floor_runs)})")
     print(f"speed-up: {seeds[0] / ours[0]:.1f}x faster than the seeds' loop; "
           f"ours is {ours[0] / floor:.1f}x the forward-pass floor")
 
