@@ -43,7 +43,9 @@ def _providers(available: list[str], device: str) -> tuple[list[str], str]:
     if device == "cpu":
         return ["CPUExecutionProvider"], "cpu"
     if "CUDAExecutionProvider" not in available:
-        log.warning("DEVICE=%s but onnxruntime has no CUDA provider; using cpu", device)
+        # Expected with DEVICE=auto on a CPU machine; a warning when CUDA was asked for by name.
+        level = logging.WARNING if device.startswith("cuda") else logging.INFO
+        log.log(level, "DEVICE=%s: onnxruntime has no CUDA provider; using cpu", device)
         return ["CPUExecutionProvider"], "cpu"
     index = int(device.split(":", 1)[1]) if ":" in device else 0
     return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"], f"cuda:{index}"

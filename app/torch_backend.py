@@ -64,6 +64,7 @@ def _device(torch, device: str) -> str:
     if device == "cpu":
         return "cpu"
     if not torch.cuda.is_available():
-        log.warning("DEVICE=%s but torch sees no CUDA device; using cpu", device)
+        level = logging.WARNING if device.startswith("cuda") else logging.INFO
+        log.log(level, "DEVICE=%s: torch sees no CUDA device; using cpu", device)
         return "cpu"
     return device if device.startswith("cuda:") else "cuda:0"

@@ -103,7 +103,8 @@ def stage_seconds(url: str) -> dict:
     def value(pattern: str) -> float:
         match = re.search(rf"^{pattern} (\S+)$", text, re.M)
         return float(match.group(1)) if match else 0.0
-    return {"total": value(r'http_request_duration_seconds_sum\{route="/predict"\}'),
+    return {"count": value(r'http_request_duration_seconds_count\{route="/predict"\}'),
+            "total": value(r'http_request_duration_seconds_sum\{route="/predict"\}'),
             "decode": value(r'predict_stage_seconds_total\{stage="decode"\}'),
             "model": value(r'predict_stage_seconds_total\{stage="model"\}')}
 
@@ -157,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {args.workers} gunicorn workers each, {os.cpu_count()} CPUs, wrk, {args.seconds}s x "
               f"{args.repeats} runs per level (best kept), body: one 28x28 PNG ({body.stat().st_size} bytes)")
         print("| concurrency | ours req/s | bare req/s | ratio | ours p50 / p99 ms | bare p50 / p99 ms "
-              "| decode | model | rest |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+              "| handler µs | decode | model | rest |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         worst = float("inf")
         for concurrency in args.concurrency:
             best = {"ours": None, "bare": None}
@@ -171,12 +172,13 @@ def main(argv: list[str] | None = None) -> int:
             after = stage_seconds(ours_url)
             spent = {k: after[k] - before[k] for k in after}
             decode, model = spent["decode"] / spent["total"], spent["model"] / spent["total"]
+            handler = spent["total"] / spent["count"] * 1e6
             o, b = best["ours"], best["bare"]
             ratio = o["rps"] / b["rps"]
             worst = min(worst, ratio)
             errors = f" ({o['errors']} / {b['errors']} errors)" if o["errors"] or b["errors"] else ""
             print(f"| {concurrency} | {o['rps']:.0f} | {b['rps']:.0f} | {ratio:.2f} | {o['p50']:.2f} / "
-                  f"{o['p99']:.2f} | {b['p50']:.2f} / {b['p99']:.2f} | {decode:.0%} | {model:.0%} | "
+                  f"{o['p99']:.2f} | {b['p50']:.2f} / {b['p99']:.2f} | {handler:.0f} | {decode:.0%} | {model:.0%} | "
                   f"{1 - decode - model:.0%}{errors} |")
         print(f"\nworst ratio ours/bare: {worst:.2f} (target >= 0.7). decode/model/rest: shares of the "
               "/predict handler time (Flask before_request to after_request) from the service's /metrics.")

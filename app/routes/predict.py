@@ -6,7 +6,7 @@ import time
 from flask import Blueprint, current_app, request
 
 from app.inputs import decode_items, read_items
-from app.model import model_state, ready_predictor
+from app.model import ready_predictor
 
 bp = Blueprint("predict", __name__)
 
@@ -14,9 +14,9 @@ bp = Blueprint("predict", __name__)
 @bp.post("/predict")
 def predict():
     predictor = ready_predictor()
-    settings = model_state().settings
-    metrics = current_app.extensions["metrics"]
-    items, single = read_items(request, settings.max_batch)
+    app = current_app._get_current_object()
+    settings, metrics = app.extensions["model"].settings, app.extensions["metrics"]
+    items, single = read_items(request._get_current_object(), settings.max_batch)
 
     started = time.perf_counter()
     batch = decode_items(items, invert=settings.invert)
