@@ -9,7 +9,7 @@ import torch
 
 from training.artifacts import has_model, write_artifacts
 from training.config import TrainConfig
-from training.data import default_data_dir, load_dataset
+from training.data import Dataset, default_data_dir, load_dataset
 from training.errors import DeviceError, TrainingError
 from training.models import ARCHS, new_model, parameter_count
 from training.scratch import ScratchSoftmaxRegression
@@ -72,7 +72,7 @@ def run(config: TrainConfig) -> dict | None:
     data = load_dataset(config.data_dir)
     print(f"data: {len(data.train)} train / {len(data.test)} test images from {config.data_dir}; "
           f"device {device}")
-    data = type(data)(train=data.train.to(device), test=data.test.to(device))
+    data = Dataset(train=data.train.to(device), test=data.test.to(device))
     torch.manual_seed(config.seed)  # the initial weights
     model = new_model(config.model).to(device)
     if config.impl == "scratch":

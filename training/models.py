@@ -5,7 +5,6 @@ this file and `app`'s torch backend must agree on the kinds (DESIGN.md, model.pt
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 Layers = list[list]
@@ -72,6 +71,5 @@ def with_softmax(model: nn.Module) -> nn.Module:
     return nn.Sequential(model, nn.Softmax(dim=1))
 
 
-@torch.no_grad()
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
