@@ -8,6 +8,7 @@ repeated, best run kept. The share of /predict time spent decoding and in the mo
 service's own /metrics (deltas over the run).
 
     .venv/bin/python benchmarks/serve_load.py [--model-dir artifacts] [--seconds 5] [--repeats 2]
+    .venv/bin/python benchmarks/serve_load.py --breakdown   # in-process CPU per request, by part
 
 Needs `wrk` (apt-get install wrk) and the real sample ($FASHION_MNIST_DIR) for the image.
 """
@@ -123,6 +124,57 @@ def test_image_png(path: Path) -> None:
     path.write_bytes(buffer.getvalue())
 
 
+def breakdown(model: Path, body: Path, count: int = 4000) -> None:
+    """CPU time per request of both WSGI apps called in process (no HTTP, no gunicorn), then of
+    ours with its parts switched off one after the other: what each part costs in the full flow."""
+    import logging
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    import app.inputs
+    from app import create_app
+
+    data = body.read_bytes()
+    handler = logging.StreamHandler(open(os.devnull, "w"))
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+    ours = create_app({"MODEL_DIR": model, "METRICS_DIR": body.parent})
+
+    def cpu_us(wsgi) -> float:
+        def call():
+            environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "SERVER_NAME": "bench",
+                       "SERVER_PORT": "80", "CONTENT_TYPE": "image/png", "CONTENT_LENGTH": str(len(data)),
+                       "wsgi.input": io.BytesIO(data), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+                       "SERVER_PROTOCOL": "HTTP/1.1"}
+            b"".join(wsgi(environ, lambda *args: None))
+        for _ in range(300):
+            call()
+        started = time.thread_time()
+        for _ in range(count):
+            call()
+        return (time.thread_time() - started) / count * 1e6
+
+    rows = [("bare Flask endpoint", cpu_us(make_bare_app())), ("ours, everything on", cpu_us(ours))]
+    logging.getLogger("app.access").setLevel(logging.WARNING)
+    rows.append(("- access log line", cpu_us(ours)))
+    decoded = app.inputs.preprocess_image(data)
+    app.inputs.preprocess_image = lambda *args, **kwargs: decoded
+    rows.append(("- image decoding", cpu_us(ours)))
+    predictor = ours.extensions["model"].predictor
+    probabilities = predictor.predict(decoded[None, None])
+    predictor.run = lambda batch: np.array(probabilities)
+    rows.append(("- model (onnxruntime)", cpu_us(ours)))
+    ours.before_request_funcs.clear()
+    ours.after_request_funcs.clear()
+    rows.append(("- request id, metrics, headers hooks", cpu_us(ours)))
+    print("| in process | CPU µs / request | part's cost |\n| --- | --- | --- |")
+    for (name, value), previous in zip(rows, [None, None] + [v for _, v in rows[1:-1]]):
+        cost = f"{previous - value:.0f}" if previous is not None else ""
+        print(f"| {name} | {value:.0f} | {cost} |")
+
+
 def model_dir(requested: Path, work: Path) -> Path:
     if (requested / "model.onnx").is_file():
         return requested
@@ -142,13 +194,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="wrk connections per level (default: 1 8 32)")
     parser.add_argument("--seconds", type=int, default=5, help="seconds per run (default: 5)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per level and server; best kept (default: 2)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="instead: CPU per request in process, by part (no HTTP, no wrk)")
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk not found: apt-get install wrk")
-
     work = Path(tempfile.mkdtemp(prefix="serve-load-"))
     body, script = work / "image.png", work / "post.lua"
     test_image_png(body)
+    if args.breakdown:
+        try:
+            breakdown(model_dir(args.model_dir, work), body)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
     script.write_text(WRK_SCRIPT)
     env = {"MODEL_DIR": str(model_dir(args.model_dir, work)), "WEB_CONCURRENCY": str(args.workers),
            "LOG_LEVEL": "info"}
