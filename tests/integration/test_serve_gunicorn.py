@@ -97,3 +97,19 @@ def test_only_workers_load_onnxruntime(server):
     assert len(workers) == 2
     assert "onnxruntime" not in _maps(server.pid)
     assert all("onnxruntime" in _maps(pid) for pid in workers)
+
+
+def test_torch_backend_serves_the_same_labels(gunicorn_server, trained_model_dir, test_images):
+    server = gunicorn_server(trained_model_dir, workers=1, env={"MODEL_BACKEND": "torch"})
+    try:
+        assert requests.get(f"{server.url}/readyz", timeout=10).json()["backend"] == "torch"
+        images = test_images[::10]
+        files = [("image", (f"{i}.png", png(image), "image/png")) for i, image in enumerate(images)]
+        response = requests.post(f"{server.url}/predict", files=files, timeout=30)
+        session = ort.InferenceSession(str(trained_model_dir / "model.onnx"))
+        offline = session.run(["probabilities"], {"image": (images[:, None] / np.float32(255))})[0]
+        served = np.array([list(p["probabilities"].values()) for p in response.json()["predictions"]])
+        assert np.abs(served - offline).max() <= 1e-5
+        assert "torch" not in _maps(server.pid)  # the master imports no torch either
+    finally:
+        server.stop()

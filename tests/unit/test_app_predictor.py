@@ -108,3 +108,16 @@ def test_an_unknown_layer_kind_names_model_pt(model_copy):
     _rewrite_json(model_copy, sha256=_sha256_of(model_copy, "model.pt"))
     with pytest.raises(ModelLoadError, match=r"model.pt.*softmax2000"):
         Predictor.load(model_copy, backend="torch")
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+@pytest.mark.parametrize("device", ["auto", "cuda", "cuda:1"])
+def test_without_cuda_every_device_setting_serves_on_cpu(trained_model_dir, backend, device, caplog):
+    import onnxruntime
+    import torch
+    if torch.cuda.is_available() or "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("a CUDA device is present: this test is about the CPU fallback")
+    with caplog.at_level("INFO"):
+        predictor = Predictor.load(trained_model_dir, backend=backend, device=device)
+    assert predictor.device == "cpu"
+    assert any("using cpu" in record.getMessage() for record in caplog.records)
