@@ -1,6 +1,7 @@
 """Every setting the service reads from the environment, read and checked in this one place."""
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, fields, replace
@@ -75,25 +76,29 @@ _RULES = {
 }
 
 
+_CHOICES = {"model_backend": ("onnx", "torch"), "invert": INVERT_CHOICES, "log_level": LOG_LEVELS}
+
+
 def _parse(name: str, raw: str):
     """One setting's typed value; ValueError when it breaks its rule."""
     if name == "model_dir":
         return Path(raw)
     if name == "metrics_dir":
         return raw
-    if name in ("model_backend", "invert", "log_level", "device"):
-        value = raw.lower()
-        allowed = {"model_backend": ("onnx", "torch"), "invert": INVERT_CHOICES, "log_level": LOG_LEVELS}
-        if (name == "device" and not _DEVICE.fullmatch(value)) or value not in allowed.get(name, (value,)):
+    if name == "device":
+        if not _DEVICE.fullmatch(raw.lower()):
             raise ValueError(name)
-        return value
+        return raw.lower()
+    if name in _CHOICES:
+        if raw.lower() not in _CHOICES[name]:
+            raise ValueError(name)
+        return raw.lower()
     if name == "max_upload_mb":
         number = float(raw)
-        if not number > 0:
+        if not (math.isfinite(number) and number > 0):
             raise ValueError(name)
         return number
     number = int(raw)
     if number < 1 or (name == "port" and number > 65535):
         raise ValueError(name)
     return number
-

@@ -35,7 +35,7 @@ def test_empty_values_mean_the_default():
 
 @pytest.mark.parametrize("name,value", [
     ("MODEL_BACKEND", "tensorflow"), ("DEVICE", "gpu"), ("DEVICE", "cuda:x"), ("MAX_UPLOAD_MB", "0"),
-    ("MAX_UPLOAD_MB", "nan"), ("MAX_BATCH", "0"), ("MAX_BATCH", "2.5"), ("INVERT", "yes"),
+    ("MAX_UPLOAD_MB", "nan"), ("MAX_UPLOAD_MB", "inf"), ("MAX_BATCH", "0"), ("MAX_BATCH", "2.5"), ("INVERT", "yes"),
     ("WEB_CONCURRENCY", "-1"), ("THREADS_PER_WORKER", "many"), ("LOG_LEVEL", "loud"), ("PORT", "70000"),
 ])
 def test_bad_values_name_the_variable(name, value):
