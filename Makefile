@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build. Elsewhere: TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+# pip picks torch 2.13.0 from whatever index it reads: on the dev machines that is a local CPU
+# wheel; on PyPI for Linux it is the CUDA build. For the CPU build elsewhere:
+#   make install TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: install test train serve clean
