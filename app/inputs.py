@@ -53,6 +53,8 @@ def decode_items(items: list[Item], *, invert: str, max_pixels: int | None = Non
             if len(items) > 1:
                 exc.message = f"image {index}: {exc.message}"
             raise
+    if len(arrays) == 1:  # the usual single image: a view, no copy
+        return arrays[0][None, None, :, :]
     return np.stack(arrays)[:, None, :, :]
 
 

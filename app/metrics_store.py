@@ -18,6 +18,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterable
 
 FAMILIES = {
     "http_requests_total": ("counter", "HTTP requests by route, method and status."),
@@ -43,19 +44,27 @@ class MetricsStore:
             threading.Thread(target=self._publish_loop, name="metrics-publisher", daemon=True).start()
 
     def inc(self, name: str, labels: dict[str, str], amount: float = 1.0) -> None:
-        key = self._key(name, labels)
-        with self._lock:
-            self.samples[key] = self.samples.get(key, 0.0) + amount
-            self._dirty = True
+        self.update([(name, labels, amount)])
 
     def observe(self, name: str, labels: dict[str, str], value: float) -> None:
         """One histogram observation: cumulative buckets, _sum and _count."""
-        buckets, total, count = self._histogram_keys(name, labels)
+        self.update((), [(name, labels, value)])
+
+    def update(self, increments: Iterable[tuple[str, dict[str, str], float]],
+               observations: Iterable[tuple[str, dict[str, str], float]] = ()) -> None:
+        """Counter increments and histogram observations `(name, labels, amount)` under one lock
+        acquisition: a request's counts land together."""
+        counters = [(self._key(name, labels), amount) for name, labels, amount in increments]
+        histograms = [(self._histogram_keys(name, labels), value) for name, labels, value in observations]
+        samples = self.samples
         with self._lock:
-            for bound, key in buckets:
-                self.samples[key] = self.samples.get(key, 0.0) + (value <= bound)
-            self.samples[total] = self.samples.get(total, 0.0) + value
-            self.samples[count] = self.samples.get(count, 0.0) + 1.0
+            for key, amount in counters:
+                samples[key] = samples.get(key, 0.0) + amount
+            for (buckets, total, count), value in histograms:
+                for bound, key in buckets:
+                    samples[key] = samples.get(key, 0.0) + (value <= bound)
+                samples[total] = samples.get(total, 0.0) + value
+                samples[count] = samples.get(count, 0.0) + 1.0
             self._dirty = True
 
     def _key(self, name: str, labels: dict[str, str]) -> str:

@@ -19,6 +19,10 @@ DEFAULT_MAX_PIXELS = 50_000_000
 INVERT_CHOICES = ("auto", "always", "never")
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _16BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+# Where PIL's getexif finds an orientation (EXIF chunk, ImageMagick's text chunk, XMP).
+_ORIENTATION_KEYS = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
+# uint8 -> [0, 1] as one lookup: the same float32 division as training's `uint8 / 255`, done once.
+_LEVELS = np.arange(256, dtype=np.float32) / 255.0
 
 
 def preprocess_image(data: bytes, *, invert: str = "auto",
@@ -79,7 +83,8 @@ def _decode(data: bytes, max_pixels: int) -> Image.Image:
             raise InputError(413, "image_too_large",
                              f"the image is {width}x{height} pixels; at most {max_pixels} are decoded")
         image.load()
-        ImageOps.exif_transpose(image, in_place=True)
+        if _may_be_oriented(image):
+            ImageOps.exif_transpose(image, in_place=True)
         return image
     except Image.DecompressionBombError as exc:
         raise InputError(413, "image_too_large", str(exc))
@@ -104,7 +109,14 @@ def _to_gray(image: Image.Image) -> np.ndarray:
         image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...: through RGB to one luma formula
     if image.mode != "L":
         image = image.convert("L")  # ITU-R 601 luma; R = G = B = v gives v exactly
-    return np.asarray(image, dtype=np.uint8).astype(np.float32) / 255.0
+    return _LEVELS[np.asarray(image, dtype=np.uint8)]
+
+
+def _may_be_oriented(image: Image.Image) -> bool:
+    """False only for a PNG with none of the chunks that can carry an orientation: then
+    exif_transpose (a tenth of a small PNG's decoding) has nothing to do. Other formats always go
+    through it (a TIFF keeps its orientation in its own tags)."""
+    return image.format != "PNG" or any(key in image.info for key in _ORIENTATION_KEYS)
 
 
 def _composite(rgba: Image.Image) -> np.ndarray:

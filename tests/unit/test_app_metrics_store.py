@@ -44,3 +44,16 @@ def test_exposition_groups_families_with_help_and_type():
     bounds = [re.search(r'le="([^"]+)"', line).group(1) for line in buckets]
     assert bounds[-1] == "+Inf" and [float(b) for b in bounds[:-1]] == sorted(float(b) for b in bounds[:-1])
     assert all(line.startswith("#") or " " in line for line in lines)
+
+
+def test_one_update_counts_as_the_separate_calls():
+    separate, together = MetricsStore(), MetricsStore()
+    separate.inc("predictions_total", {"label": "Bag"})
+    separate.inc("predict_stage_seconds_total", {"stage": "model"}, 0.25)
+    separate.observe("http_request_duration_seconds", {"route": "/predict"}, 0.02)
+    together.update([("predictions_total", {"label": "Bag"}, 1.0),
+                     ("predict_stage_seconds_total", {"stage": "model"}, 0.25)],
+                    [("http_request_duration_seconds", {"route": "/predict"}, 0.02)])
+    assert together.samples == separate.samples
+    assert together.samples['http_request_duration_seconds_bucket{route="/predict",le="0.01"}'] == 0
+    assert together.samples['http_request_duration_seconds_bucket{route="/predict",le="0.025"}'] == 1

@@ -121,3 +121,10 @@ def test_a_large_light_background_photo_is_fitted_and_inverted(client, images, e
     photo = np.repeat(np.repeat(255 - images[4], 10, axis=0), 10, axis=1)
     response = client.post("/predict", data=png(np.stack([photo] * 3, axis=-1)), content_type="image/png")
     assert response.status_code == 200 and labels_of(response) == expected[4:5]
+
+
+def test_answer_is_byte_for_byte_what_jsonify_writes(client, images):
+    response = client.post("/predict", data=png(images[0]), content_type="image/png")
+    assert response.mimetype == "application/json"
+    with client.application.app_context():
+        assert response.get_data() == client.application.json.response(response.get_json()).get_data()

@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from app.errors import InputError
 from app.preprocess import pixels_to_array, preprocess_image
@@ -89,12 +89,27 @@ def test_palette_with_a_transparent_index():
     assert got[14, 14] > 0.7 and got[0, 0] == 0.0  # light object kept, background black
 
 
-def test_exif_orientation_is_applied():
+def _oriented(fmt: str, carrier: str) -> bytes:
+    """A 28x28 image with a bright bar on the left whose metadata says "rotate 90 clockwise"."""
     array = np.zeros((28, 28), dtype=np.uint8)
-    array[:, :4] = 255  # a bright bar on the left
+    array[:, :4] = 255
     exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90 clockwise to display"
-    got = preprocess_image(encode(Image.fromarray(array), "JPEG", exif=exif, quality=100), invert="never")
+    exif[0x0112] = 6
+    if carrier == "exif":
+        return encode(Image.fromarray(array), fmt, exif=exif, **({"quality": 100} if fmt == "JPEG" else {}))
+    info = PngImagePlugin.PngInfo()
+    if carrier == "xmp":
+        info.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>')
+    else:  # ImageMagick's hex text chunk
+        data = b"Exif\x00\x00" + exif.tobytes()
+        info.add_text("Raw profile type exif", f"\nexif\n{len(data):8}\n{data.hex()}\n")
+    return encode(Image.fromarray(array), fmt, pnginfo=info)
+
+
+# The PNG fast path skips exif_transpose only when none of these carriers is there.
+@pytest.mark.parametrize("fmt, carrier", [("JPEG", "exif"), ("PNG", "exif"), ("PNG", "xmp"), ("PNG", "raw")])
+def test_exif_orientation_is_applied(fmt, carrier):
+    got = preprocess_image(_oriented(fmt, carrier), invert="never")
     assert got[:4, :].mean() > 0.9 and got[:, :4].mean() < 0.3  # the bar is now at the top
 
 
