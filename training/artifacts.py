@@ -14,19 +14,12 @@ from torch import nn
 
 from training.classes import CLASSES
 from training.data import Dataset
+from training.layout import ARTIFACTS, has_model  # noqa: F401  (has_model re-exported)
 from training.export import check_onnx, export_onnx, save_checkpoint
 from training.metadata import model_card, write_json
 from training.report import plot_confusion, plot_curves, plot_samples, spread_sample
 from training.train import as_float
 
-ARTIFACTS = ("model.onnx", "model.pt", "model.json", "metrics.json",
-             "curves.png", "confusion.png", "samples.png")
-MODEL_FILES = ("model.onnx", "model.pt", "model.json")
-
-
-def has_model(out: Path) -> bool:
-    """Whether `out` already holds a model (the skip-unless---force rule)."""
-    return any((Path(out) / name).exists() for name in MODEL_FILES)
 
 
 def write_artifacts(out: Path, model: nn.Module, arch: dict, impl: str, data: Dataset,

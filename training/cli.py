@@ -5,15 +5,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from training.artifacts import has_model, write_artifacts
+# torch and everything that needs it is imported in `train()`, after the skip check: the compose
+# `train` service runs this at every `up`, and a model already there should cost no torch import.
+from training.archs import ARCHS
 from training.config import TrainConfig
-from training.data import Dataset, default_data_dir, load_dataset
 from training.errors import DeviceError, TrainingError
-from training.models import ARCHS, new_model, parameter_count
-from training.scratch import ScratchSoftmaxRegression
-from training.train import ModuleLearner, fit, make_optimizer
+from training.layout import default_data_dir, has_model
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -51,8 +48,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     return TrainConfig(**{**vars(a), "data_dir": a.data_dir or default_data_dir()})
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str):
     """auto -> cuda when torch sees a GPU, else cpu; anything else as given (checked)."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
@@ -66,6 +65,19 @@ def run(config: TrainConfig) -> dict | None:
     if has_model(config.out) and not config.force:
         print(f"model already in {config.out}; skipping training (use --force to retrain)")
         return None
+    return train(config)
+
+
+def train(config: TrainConfig) -> dict:
+    """Load the data, train, export and check; returns the model card (model.json)."""
+    import torch
+
+    from training.artifacts import write_artifacts
+    from training.data import Dataset, load_dataset
+    from training.models import new_model, parameter_count
+    from training.scratch import ScratchSoftmaxRegression
+    from training.train import ModuleLearner, fit, make_optimizer
+
     device = resolve_device(config.device)
     if config.threads > 0:
         torch.set_num_threads(config.threads)

@@ -1,7 +1,6 @@
 """Find, check and load the four Fashion-MNIST files into uint8 tensors (download when absent)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +35,6 @@ class Split:
 class Dataset:
     train: Split
     test: Split
-
-
-def default_data_dir() -> Path:
-    """`$FASHION_MNIST_DIR`, else `./data`."""
-    return Path(os.environ.get("FASHION_MNIST_DIR") or "data")
 
 
 def find_file(data_dir: Path, name: str) -> Path | None:

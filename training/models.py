@@ -1,26 +1,13 @@
-"""The three architectures as declarative layer lists (the checkpoint contract) and their builder.
+"""Build the architectures of `training.archs` as `nn.Sequential` nets (logits out).
 
-Each entry is `[kind, *args]`; the app rebuilds the same `nn.Sequential` from the list alone, so
-this file and `app`'s torch backend must agree on the kinds (DESIGN.md, model.pt).
+Each layer entry is `[kind, *args]`; the app rebuilds the same `nn.Sequential` from the list alone,
+so this file and `app`'s torch backend must agree on the kinds (DESIGN.md, model.pt).
 """
 from __future__ import annotations
 
 from torch import nn
 
-Layers = list[list]
-
-ARCHS: dict[str, Layers] = {
-    # The seeds' softmax regression: one affine map from 784 pixels to 10 logits.
-    "linear": [["flatten"], ["linear", 784, 10]],
-    # The seeds' MLP: one hidden layer of 256 ReLU units.
-    "mlp": [["flatten"], ["linear", 784, 256], ["relu"], ["linear", 256, 10]],
-    # A small LeNet-like net: two conv/pool stages (28 -> 14 -> 7), then a linear head.
-    "cnn": [
-        ["conv2d", 1, 16, 3, 1], ["relu"], ["maxpool2d", 2],
-        ["conv2d", 16, 32, 3, 1], ["relu"], ["maxpool2d", 2],
-        ["flatten"], ["linear", 32 * 7 * 7, 10],
-    ],
-}
+from training.archs import ARCHS, Layers  # noqa: F401  (re-exported: the builders' input)
 
 
 def build_layer(kind: str, *args) -> nn.Module:

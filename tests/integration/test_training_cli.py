@@ -99,6 +99,19 @@ def test_existing_model_is_kept_unless_forced(tmp_path, synthetic_dir):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(ARTIFACTS)
 
 
+def test_skipping_does_not_import_torch(tmp_path):
+    """The compose `train` service runs the CLI at every `up`: with a model already there it must
+    answer at once, not after a torch import (seconds)."""
+    (tmp_path / "model.json").write_text("{}")
+    code = ("import sys; from training.cli import main; code = main(['--out', sys.argv[1]]); "
+            "print('torch' in sys.modules); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "skipping training" in done.stdout
+    assert done.stdout.strip().endswith("False")
+
+
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_dry_run_exports_every_architecture(tmp_path, synthetic_dir, model):
     done = train_cli("--data-dir", synthetic_dir, "--out", tmp_path, "--model", model,
