@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from flask import Flask
+if TYPE_CHECKING:  # flask costs ~0.1 s to import: the batch scorer, which imports app.*, never needs it
+    from flask import Flask
 
 
 def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     """Build the app from the environment; `test_config` overrides settings by their environment
     names (e.g. {"MODEL_DIR": path, "MAX_BATCH": 4}); {"LOAD_MODEL": False} leaves the model unloaded."""
+    from flask import Flask
+
     from app import access, error_handlers, model
     from app.metrics_store import MetricsStore
     from app.routes import health, metadata, metrics, predict

@@ -76,14 +76,18 @@ class Predictor:
 
     def to_prediction(self, probs_row: np.ndarray) -> dict:
         """The prediction object for one row of probabilities."""
-        values = np.asarray(probs_row, dtype=np.float64).tolist()  # plain floats, once
-        index = int(np.argmax(probs_row))
-        return {
-            "label": self.classes[index],
-            "class_index": index,
-            "confidence": values[index],
-            "probabilities": dict(zip(self.classes, values)),
-        }
+        return self.to_predictions(np.asarray(probs_row)[None])[0]
+
+    def to_predictions(self, probs: np.ndarray) -> list[dict]:
+        """The prediction objects `{"label", "class_index", "confidence", "probabilities"}` for a
+        batch of probabilities [N, classes], converted to plain floats in one call for the batch."""
+        probs = np.asarray(probs)
+        classes = self.classes
+        predictions = []
+        for index, values in zip(np.argmax(probs, axis=1).tolist(), probs.astype(np.float64).tolist()):
+            predictions.append({"label": classes[index], "class_index": index, "confidence": values[index],
+                                "probabilities": dict(zip(classes, values))})
+        return predictions
 
 
 def _read_metadata(path: Path) -> dict:

@@ -53,6 +53,20 @@ class RowWriter:
             self.stream.close()
 
 
+def number_texts(row: dict, classes: list[str]) -> tuple[str, list[str]] | None:
+    """The text of the row's confidence and of its probabilities in class order, or None for a row
+    without them. A float's text is `str`, as the csv and json modules write a finite float; the
+    confidence, one of the probabilities, is formatted once (float formatting is most of a row's cost)."""
+    probabilities = row.get("probabilities")
+    if not probabilities:
+        return None
+    values = [probabilities[name] for name in classes]
+    texts = list(map(str, values))
+    index, confidence = row.get("class_index"), row.get("confidence")
+    same = type(index) is int and 0 <= index < len(values) and values[index] is confidence
+    return (texts[index] if same else str(confidence)), texts
+
+
 class CsvWriter(RowWriter):
     """Columns: source, index, true_label, label, class_index, confidence, p_<class> x10, error."""
 
@@ -61,11 +75,30 @@ class CsvWriter(RowWriter):
         return comment + self._lines([[*FIELDS, *(f"p_{name}" for name in self.classes), "error"]])
 
     def write(self, rows: list[dict]) -> None:
-        empty: dict = {}
-        self._emit(self._lines(
-            [[*(row.get(key) for key in FIELDS),
-              *((row.get("probabilities") or empty).get(name) for name in self.classes), row.get("error")]
-             for row in rows]))
+        # Lines are joined here rather than by the csv module (twice as fast); a row whose text
+        # needs quoting goes through the csv module, so the output is the same either way.
+        no_numbers = "," * (len(self.classes) + 1)  # empty confidence and probabilities
+        lines = []
+        for row in rows:
+            source, true_label, label, error = (row.get("source"), row.get("true_label"), row.get("label"),
+                                                row.get("error"))
+            text = f"{source}{true_label}{label}{error}"
+            if "," in text or '"' in text or "\n" in text or "\r" in text:
+                lines.append(self._lines([self._cells(row)]))
+                continue
+            index, class_index = row.get("index"), row.get("class_index")
+            numbers = number_texts(row, self.classes)
+            lines.append(f"{source},{'' if index is None else index},{true_label or ''},{label or ''},"
+                         f"{'' if class_index is None else class_index},"
+                         + (f"{numbers[0]},{','.join(numbers[1])}," if numbers else no_numbers)
+                         + f"{error or ''}\n")
+        self._emit("".join(lines))
+
+    def _cells(self, row: dict) -> list:
+        """The row's cells in column order (None: an empty cell)."""
+        probabilities = row.get("probabilities") or {}
+        return [*(row.get(key) for key in FIELDS), *(probabilities.get(name) for name in self.classes),
+                row.get("error")]
 
     @staticmethod
     def _lines(cells: list[list]) -> str:
@@ -76,7 +109,7 @@ class CsvWriter(RowWriter):
 
 
 class JsonlWriter(RowWriter):
-    """One JSON object per line; the first line is `{"model": {...}}`."""
+    """One JSON object per line (keys with a None value left out); the first line is `{"model": {...}}`."""
 
     def header(self, model: dict) -> str:
         return json.dumps({"model": {**model, "classes": self.classes}}) + "\n"

@@ -1,6 +1,6 @@
 """The batch scorer's loop: batches in, predictions out as rows, counts kept for the summary.
 
-The prediction itself is the server's: `Predictor.predict` then `Predictor.to_prediction`.
+The prediction itself is the server's: `Predictor.predict` then `Predictor.to_predictions`.
 """
 from __future__ import annotations
 
@@ -34,11 +34,16 @@ class LocalModel:
         return ok, self.predictor.predict(pixels[:, None, :, :])
 
     def results(self, batch: Batch, inferred: tuple[list[int], np.ndarray | None]) -> list[dict]:
-        """A prediction object (the server's `to_prediction`) or `{"error": message}` per image."""
-        results: list[dict] = [{"error": e} for e in batch.errors]
+        """A prediction object (the server's `to_predictions`) or `{"error": message}` per image."""
         ok, probabilities = inferred
-        for i, row in zip(ok, probabilities if ok else []):
-            results[i] = self.predictor.to_prediction(row)
+        if not ok:
+            return [{"error": e} for e in batch.errors]
+        predictions = self.predictor.to_predictions(probabilities)
+        if len(ok) == len(batch):
+            return predictions
+        results: list[dict] = [{"error": e} for e in batch.errors]
+        for i, prediction in zip(ok, predictions):
+            results[i] = prediction
         return results
 
 

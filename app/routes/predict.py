@@ -28,7 +28,7 @@ def predict():
     probabilities = predictor.predict(batch)
     finished = time.perf_counter()
 
-    predictions = [predictor.to_prediction(row) for row in probabilities]
+    predictions = predictor.to_predictions(probabilities)
     metrics.update([("predict_stage_seconds_total", {"stage": "decode"}, decoded - started),
                     ("predict_stage_seconds_total", {"stage": "model"}, finished - decoded),
                     *(("predictions_total", {"label": p["label"]}, 1.0) for p in predictions)])

@@ -55,6 +55,19 @@ def test_metadata_and_to_prediction(trained_model_dir):
     assert list(prediction["probabilities"]) == predictor.classes
 
 
+def test_to_predictions_of_a_batch(trained_model_dir):
+    predictor = Predictor.load(trained_model_dir)
+    probs = predictor.predict(np.random.default_rng(0).random((50, 1, 28, 28), dtype=np.float32))
+    predictions = predictor.to_predictions(probs)
+    assert len(predictions) == 50 and predictions[7] == predictor.to_prediction(probs[7])
+    for row, prediction in zip(probs, predictions):
+        index = int(np.argmax(row))
+        assert prediction["class_index"] == index and prediction["label"] == predictor.classes[index]
+        assert prediction["confidence"] == float(row[index])  # the float32 value exactly, as a float
+        assert list(prediction["probabilities"].values()) == [float(p) for p in row]
+        assert all(type(p) is float for p in prediction["probabilities"].values())
+
+
 @pytest.fixture()
 def model_copy(trained_model_dir, tmp_path):
     return shutil.copytree(trained_model_dir, tmp_path / "model")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 
@@ -29,6 +30,22 @@ def test_csv_rows(tmp_path):
     assert float(rows[0]["p_Bag"]) == 0.75 and float(rows[0]["p_T-shirt/top"]) == pytest.approx(0.25 / 9)
     assert rows[0]["error"] == "" and rows[0]["index"] == ""
     assert rows[1]["index"] == "3" and rows[1]["error"] == "not a readable image" and rows[1]["label"] == ""
+
+
+def test_csv_text_is_the_csv_modules(tmp_path):
+    """The writer joins most lines itself: the text must be exactly what csv.writer makes, quoting
+    included, for plain rows, error rows and names with commas, quotes and line breaks."""
+    rows = [*ROWS, {"source": 'dir,x/"a".png', "index": None, "true_label": None, **PREDICTION},
+            {"source": "b\nc.png", "index": 0, "true_label": "Bag", "error": 'bad "header", line\r\n2'},
+            {"source": "c.png", "index": 7, "true_label": None, **PREDICTION, "confidence": 0.1 + 0.2}]
+    writer = make_writer(str(tmp_path / "out.csv"), False, CLASSES, MODEL)
+    writer.write(rows)
+    writer.close()
+    expected = io.StringIO()
+    csv.writer(expected, lineterminator="\n").writerows(
+        [[row.get(key) for key in ("source", "index", "true_label", "label", "class_index", "confidence")]
+         + [(row.get("probabilities") or {}).get(name) for name in CLASSES] + [row.get("error")] for row in rows])
+    assert (tmp_path / "out.csv").read_bytes().decode().split("\n", 2)[2] == expected.getvalue()
 
 
 def test_jsonl_rows(tmp_path):
