@@ -93,7 +93,7 @@ def plan(inputs: list[str], classes: list[str], warn=lambda message: None) -> li
     for text in inputs:
         path = Path(text)
         if path.is_dir():
-            pending.extend((str(p), label_from_folder(p, classes)) for p in walk_images(path))
+            pending.extend(folder_files(path, classes))
         elif not path.exists():
             flush()
             sources.append(Source(1, path=text, error="no such file or directory"))
@@ -116,9 +116,9 @@ def _read_array(path: Path, warn) -> Source:
     return Source(len(array.images), path=str(path), array=array)
 
 
-def walk_images(root: Path) -> Iterator[Path]:
-    """Image files under `root`, sorted, following symlinked folders but entering each real
-    folder once (a symlink loop, or two links to one folder, is walked once)."""
+def walk_folders(root: Path) -> Iterator[tuple[Path, list[str]]]:
+    """Each folder under `root` with its image file names, sorted, following symlinked folders but
+    entering each real folder once (a symlink loop, or two links to one folder, is walked once)."""
     seen: set[tuple[int, int]] = set()
     for folder, dirs, files in os.walk(root, followlinks=True):
         stat = os.stat(folder)
@@ -127,9 +127,27 @@ def walk_images(root: Path) -> Iterator[Path]:
             continue
         seen.add((stat.st_dev, stat.st_ino))
         dirs.sort()
-        for name in sorted(files):
-            if Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                yield Path(folder) / name
+        yield Path(folder), [name for name in sorted(files) if _is_image(name)]
+
+
+def _is_image(name: str) -> bool:
+    dot = name.rfind(".")  # Path(name).suffix's rule, without building a Path per file
+    return 0 < dot < len(name) - 1 and name[dot:].lower() in IMAGE_EXTENSIONS
+
+
+def walk_images(root: Path) -> Iterator[Path]:
+    """Image files under `root`, in `walk_folders` order."""
+    for folder, names in walk_folders(root):
+        yield from (folder / name for name in names)
+
+
+def folder_files(root: Path, classes: list[str]) -> Iterator[tuple[str, int | None]]:
+    """(path text, label) of each image under `root`: `str(folder / name)` and `label_from_folder`,
+    worked out once per folder rather than per file (10,000 files cost ~0.1 s that way)."""
+    for folder, names in walk_folders(root):
+        label = _folder_label(folder.name, tuple(classes))
+        prefix = "" if str(folder) == "." else os.path.join(str(folder), "")
+        yield from ((prefix + name, label) for name in names)
 
 
 def _key(name: str) -> str:

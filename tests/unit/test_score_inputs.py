@@ -9,7 +9,7 @@ import pytest
 
 from app.preprocess import pixels_to_array
 from app.score_arrays import ArrayReadError, labels_path_for, read_csv, read_idx, read_npy
-from app.score_inputs import label_from_folder, plan, walk_images
+from app.score_inputs import folder_files, label_from_folder, plan, walk_images
 from tests.score_samples import CLASSES, FOLDER_NAMES, real_sample, write_class_folders, write_csv, \
     write_idx_pair
 
@@ -140,6 +140,19 @@ def test_walk_sorted_recursive_and_symlink_loop_safe(tmp_path, sample):
     assert len(found) == 12 == len(set(found))
     assert all(path.suffix in (".png", ".jpg", ".bmp") for path in found)
     assert [p.parent.name for p in found] == sorted(p.parent.name for p in found)
+
+
+@pytest.mark.parametrize("root", [".", "data", "./data/", "data/../data"])
+def test_folder_files_name_and_label_like_walk_images(tmp_path, sample, monkeypatch, root):
+    """plan takes paths and labels per folder: the same text and label as per file from walk_images."""
+    images, labels = sample
+    write_class_folders(tmp_path / "data", images[:12], labels[:12], formats=("png", "jpg"))
+    (tmp_path / "data" / "..png").write_bytes(b"")  # Path.suffix says .png: kept alike
+    (tmp_path / "data" / "x.png.").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    expected = [(str(path), label_from_folder(path, CLASSES)) for path in walk_images(Path(root))]
+    assert list(folder_files(Path(root), CLASSES)) == expected and len(expected) == 13
+    assert sorted(label for _, label in expected if label is not None) == sorted(labels[:12].tolist())
 
 
 def test_plan_keeps_input_order_and_labels(tmp_path, sample):
