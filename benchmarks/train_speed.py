@@ -120,9 +120,10 @@ def main() -> None:
     p.add_argument("--train-size", type=int, default=60_000, help="default: 60000")
     p.add_argument("--test-size", type=int, default=10_000, help="default: 10000")
     p.add_argument("--workers", type=int, default=4, help="seeds' DataLoader workers (default: 4)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch intra-op threads in this process, for both loops (default: 1; on a "
-                        "shared CPU more threads spin-wait on each other)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch intra-op threads in this process, for both loops; 0 keeps torch's "
+                        "default, one per core, as the training CLI and the seeds do (default: 0; "
+                        "on a busy shared CPU, 1 is faster)")
     p.add_argument("--repeat", type=int, default=3,
                    help="runs of each of the three; the fastest of each is reported (default: 3)")
     a = p.parse_args()
@@ -130,7 +131,8 @@ def main() -> None:
     # requires grad, PIL's mode= argument); the warnings are about the copied code, not results.
     warnings.simplefilter("ignore", UserWarning)
     warnings.simplefilter("ignore", DeprecationWarning)
-    torch.set_num_threads(a.threads)
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     with tempfile.TemporaryDirectory() as folder:
         write_synthetic(Path(folder), a.train_size, a.test_size, gz=False)
         data = load_dataset(Path(folder), download=False)
