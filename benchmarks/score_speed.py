@@ -6,7 +6,8 @@
     alone predicting the same, already decoded array in batches of the same size.
 (b) A folder of N PNGs: the same script (decoding in --workers processes, default all CPUs)
     against a single-process loop that reads, decodes (preprocess_image) and predicts the files
-    in batches of the same size, writing nothing.
+    in batches of the same size, writing nothing; and the script's main() with --workers 1, which
+    shows what the parallel decoding itself gains.
 
     python benchmarks/score_speed.py [--model-dir DIR | --model linear|mlp|cnn] [--count 10000]
 
@@ -117,8 +118,10 @@ def bench_pngs(work: Path, model_dir: Path, count: int, batch_size: int, repeat:
             predictor.predict(np.stack(batch)[:, None])
 
     args = script_command([str(folder)], work / "pngs.csv", model_dir, batch_size)
+    one_worker = script_runs([*args, "--workers", "1"])["app.score main(), in process"]
     report(f"(b) PNG folder, {available_cpus()} CPUs", count,
-           best_of(repeat, {"single-process decode+predict loop": single_process_loop, **script_runs(args)}))
+           best_of(repeat, {"single-process decode+predict loop": single_process_loop, **script_runs(args),
+                            "app.score main(), --workers 1": one_worker}))
 
 
 def report(title: str, count: int, seconds: dict[str, float]) -> None:
