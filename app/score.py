@@ -19,7 +19,7 @@ from tqdm import tqdm
 from app.errors import ModelLoadError
 from app.predictor import BACKENDS, Predictor
 from app.preprocess import INVERT_CHOICES
-from app.score_decode import Decoder
+from app.score_decode import Decoder, WorkerModel
 from app.score_inputs import plan
 from app.score_outputs import OutputExists, make_writer, writer_class
 from app.score_remote import RemoteError, RemoteModel
@@ -55,10 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model folder (default: $MODEL_DIR, else ./artifacts)")
     parser.add_argument("--batch-size", type=_positive, default=256, help="images per prediction (default: 256)")
     parser.add_argument("--workers", type=_positive, default=available_cpus(),
-                        help="processes decoding image files (default: the CPUs this process may use, "
-                             f"here {available_cpus()})")
+                        help="processes scoring image files (decode, predict, format; default: the CPUs "
+                             f"this process may use, here {available_cpus()})")
     parser.add_argument("--threads", type=_positive, default=1,
-                        help="intra-op threads of the model (default: 1; decoding uses the other CPUs)")
+                        help="intra-op threads of the model in this process (default: 1; the workers "
+                             "scoring image files use 1 each)")
     parser.add_argument("--backend", choices=BACKENDS, default=settings.model_backend,
                         help="(default: $MODEL_BACKEND, else onnx)")
     parser.add_argument("--device", default=settings.device,
@@ -118,12 +119,12 @@ def run(args: argparse.Namespace, model, say, started: float) -> int:
     writer = make_writer(args.out, args.force, model.classes, info)
     stop = _StopOnCtrlC()
     try:
-        with Decoder(max(1, workers), args.invert) as decoder, \
+        with Decoder(max(1, workers), args.invert, _worker_model(args, model)) as decoder, \
                 tqdm(total=total, unit="img", file=sys.stderr, disable=None, smoothing=0.1) as bar:
             batches = chain.from_iterable(source.batches(args.batch_size) for source in sources)
             if model.needs_pixels:
                 batches = decoder.decoded(batches)
-            tally = score(batches, model, writer.write, model.classes, bar.update, stop)
+            tally = score(batches, model, writer, bar.update, stop)
     finally:
         stop.restore()
         writer.close()
@@ -132,6 +133,15 @@ def run(args: argparse.Namespace, model, say, started: float) -> int:
                "images_per_second": round(tally.images / seconds, 1) if seconds else None,
                "interrupted": tally.interrupted, "output": args.out, **info}
     return _finish(args, tally, summary, model.classes, say)
+
+
+def _worker_model(args: argparse.Namespace, model) -> WorkerModel | None:
+    """The local model again for each decoding worker, which then scores its files whole; none for
+    the service, nor for a GPU (a forked worker cannot use the parent's CUDA, and one GPU model per
+    worker would not help: there the workers only decode)."""
+    if not isinstance(model, LocalModel) or model.device != "cpu":
+        return None
+    return WorkerModel(args.model_dir, model.backend, model.device, args.out)
 
 
 def _finish(args, tally, summary: dict, classes: list[str], say) -> int:

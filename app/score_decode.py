@@ -1,7 +1,11 @@
-"""Decode the image files of each batch, in worker processes so decoding uses every CPU.
+"""Score the image files of each batch in worker processes, so the work uses every CPU.
 
-PIL releases the GIL only for part of a decode, so threads would not scale; processes do. Batches
-come back in input order, with a few decoded ahead while the model works on the current one.
+PIL releases the GIL only for part of a decode, so threads would not scale; processes do. Each
+worker loads the model once (one thread) and takes a whole slice of a batch through the one code
+path of a prediction: decode (`preprocess_image`), `Predictor.predict`, `Predictor.to_predictions`,
+and the output writer's `format`; it sends back the rows' text and the counts, so the main process
+only writes. Batches come back in input order, with a few scored ahead while one is written.
+Without a model for the workers (a GPU model: CUDA does not survive a fork) they only decode.
 With one worker everything runs in this process (no pool to start).
 """
 from __future__ import annotations
@@ -9,13 +13,18 @@ from __future__ import annotations
 import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import reduce
 from typing import Iterator
 
 import numpy as np
 
 from app.errors import InputError
+from app.predictor import Predictor
 from app.preprocess import preprocess_image
 from app.score_inputs import Batch
+from app.score_outputs import writer_class
+from app.score_run import LocalModel, Scored, finish
 
 
 def decode_files(paths: list[str], invert: str) -> tuple[np.ndarray, list[str | None]]:
@@ -35,18 +44,51 @@ def decode_files(paths: list[str], invert: str) -> tuple[np.ndarray, list[str | 
     return pixels, errors
 
 
-def _ignore_sigint() -> None:
+def decode(batch: Batch, invert: str) -> Batch:
+    """The file batch with its pixels filled in, and an error for each file that failed."""
+    batch.pixels, errors = decode_files(batch.paths, invert)
+    batch.errors = [old or new for old, new in zip(batch.errors, errors)]
+    return batch
+
+
+@dataclass(frozen=True)
+class WorkerModel:
+    """What a worker needs to load the main process's model and format rows as its writer does."""
+
+    model_dir: str
+    backend: str
+    device: str
+    out: str
+
+
+_worker: dict = {}  # this worker process's model and row formatter, set once by _start_worker
+
+
+def _start_worker(model: WorkerModel | None) -> None:
     """Workers leave Ctrl-C to the main process, which stops cleanly after the current batch."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if model is not None:
+        predictor = Predictor.load(model.model_dir, backend=model.backend, device=model.device, threads=1)
+        _worker["model"] = LocalModel(predictor)
+        _worker["format"] = writer_class(model.out)(predictor.classes).format
+
+
+def work(batch: Batch, invert: str) -> Batch | Scored:
+    """In a worker: the batch decoded, then predicted and formatted when the worker has a model."""
+    decode(batch, invert)
+    model = _worker.get("model")
+    return batch if model is None else finish(batch, model, model.infer(batch), _worker["format"])
 
 
 class Decoder:
-    """Fills `pixels` of file batches; `workers` > 1 decodes in that many processes."""
+    """Turns file batches into `Scored` ones (or decoded ones, see above) in `workers` processes;
+    other batches, and every batch when `workers` is 1, pass through decoded here."""
 
-    def __init__(self, workers: int, invert: str = "auto") -> None:
+    def __init__(self, workers: int, invert: str = "auto", model: WorkerModel | None = None) -> None:
         self.invert, self.workers = invert, workers
-        self.ahead = 2  # batches decoding while one is predicted: enough to keep workers busy
-        self.pool = ProcessPoolExecutor(workers, initializer=_ignore_sigint) if workers > 1 else None
+        self.ahead = 2  # batches in the workers while one is written: enough to keep them busy
+        self.pool = ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(model,)) \
+            if workers > 1 else None
 
     def __enter__(self) -> "Decoder":
         return self
@@ -55,8 +97,8 @@ class Decoder:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def decoded(self, batches: Iterator[Batch]) -> Iterator[Batch]:
-        """The batches in order, each with pixels (file batches decoded, others as they are)."""
+    def decoded(self, batches: Iterator[Batch]) -> Iterator[Batch | Scored]:
+        """The batches in order: file batches scored or decoded, others as they are."""
         queue: deque[tuple[Batch, list[Future]]] = deque()
         for batch in batches:
             queue.append((batch, self._submit(batch)))
@@ -70,14 +112,15 @@ class Decoder:
         if batch.paths is None or self.pool is None:
             return []
         step = max(16, -(-len(batch.paths) // self.workers))
-        return [self.pool.submit(decode_files, batch.paths[start:start + step], self.invert)
+        return [self.pool.submit(work, batch.part(start, start + step), self.invert)
                 for start in range(0, len(batch.paths), step)]
 
-    def _finish(self, batch: Batch, futures: list[Future]) -> Batch:
-        if batch.paths is None:
-            return batch
-        parts = [future.result() for future in futures] or [decode_files(batch.paths, self.invert)]
-        batch.pixels = np.concatenate([pixels for pixels, _ in parts])
-        errors = [error for _, part_errors in parts for error in part_errors]
-        batch.errors = [old or new for old, new in zip(batch.errors, errors)]
+    def _finish(self, batch: Batch, futures: list[Future]) -> Batch | Scored:
+        if not futures:
+            return batch if batch.paths is None else decode(batch, self.invert)
+        parts = [future.result() for future in futures]
+        if isinstance(parts[0], Scored):
+            return reduce(Scored.extend, parts)
+        batch.pixels = np.concatenate([part.pixels for part in parts])
+        batch.errors = [error for part in parts for error in part.errors]
         return batch

@@ -37,6 +37,13 @@ class Batch:
     def __len__(self) -> int:
         return len(self.sources)
 
+    def part(self, start: int, stop: int) -> "Batch":
+        """Images start..stop of the batch, as a batch of their own."""
+        cut = slice(start, stop)
+        return Batch(self.sources[cut], self.indices[cut], self.labels[cut],
+                     None if self.pixels is None else self.pixels[cut],
+                     None if self.paths is None else self.paths[cut], self.errors[cut])
+
 
 @dataclass
 class Source:

@@ -2,7 +2,9 @@
 
 One row per image in input order. The model version is written once, at the top (a `#` comment
 line in CSV, a first `{"model": ...}` line in JSONL). Each batch goes out as whole lines in one
-write and is flushed, so a run stopped with Ctrl-C leaves only complete lines.
+write and is flushed, so a run stopped with Ctrl-C leaves only complete lines. Formatting
+(`format`, rows to text) is apart from writing (`emit`): the scorer's worker processes format
+their rows with a writer that has no stream, and the main process emits the text.
 """
 from __future__ import annotations
 
@@ -32,24 +34,31 @@ def open_stream(target: str, force: bool) -> TextIO:
 
 
 class RowWriter:
-    """Base: holds the stream and the class names; `write` takes a batch of row dicts."""
+    """Base: holds the class names and the stream (None: a formatter only, for worker processes);
+    `format` turns a batch of row dicts into text, `emit` writes text, `write` does both."""
 
-    def __init__(self, stream: TextIO, classes: list[str], model: dict) -> None:
+    def __init__(self, classes: list[str], stream: TextIO | None = None, model: dict | None = None) -> None:
         self.stream, self.classes = stream, classes
-        self._emit(self.header(model))
+        if stream is not None:
+            self.emit(self.header(model or {}))
 
     def header(self, model: dict) -> str:
         raise NotImplementedError
 
-    def write(self, rows: list[dict]) -> None:
+    def format(self, rows: list[dict]) -> str:
+        """The rows' text: whole lines."""
         raise NotImplementedError
 
-    def _emit(self, text: str) -> None:
+    def write(self, rows: list[dict]) -> None:
+        self.emit(self.format(rows))
+
+    def emit(self, text: str) -> None:
+        """Write whole lines in one call and flush them (Ctrl-C then leaves only complete lines)."""
         self.stream.write(text)
         self.stream.flush()
 
     def close(self) -> None:
-        if self.stream is not sys.stdout:
+        if self.stream is not None and self.stream is not sys.stdout:
             self.stream.close()
 
 
@@ -74,7 +83,7 @@ class CsvWriter(RowWriter):
         comment = "# " + ", ".join(f"{key}: {value}" for key, value in model.items()) + "\n"
         return comment + self._lines([[*FIELDS, *(f"p_{name}" for name in self.classes), "error"]])
 
-    def write(self, rows: list[dict]) -> None:
+    def format(self, rows: list[dict]) -> str:
         # Lines are joined here rather than by the csv module (twice as fast); a row whose text
         # needs quoting goes through the csv module, so the output is the same either way.
         no_numbers = "," * (len(self.classes) + 1)  # empty confidence and probabilities
@@ -92,7 +101,7 @@ class CsvWriter(RowWriter):
                          f"{'' if class_index is None else class_index},"
                          + (f"{numbers[0]},{','.join(numbers[1])}," if numbers else no_numbers)
                          + f"{error or ''}\n")
-        self._emit("".join(lines))
+        return "".join(lines)
 
     def _cells(self, row: dict) -> list:
         """The row's cells in column order (None: an empty cell)."""
@@ -114,9 +123,9 @@ class JsonlWriter(RowWriter):
     def header(self, model: dict) -> str:
         return json.dumps({"model": {**model, "classes": self.classes}}) + "\n"
 
-    def write(self, rows: list[dict]) -> None:
-        self._emit("".join(json.dumps({key: value for key, value in row.items() if value is not None}) + "\n"
-                           for row in rows))
+    def format(self, rows: list[dict]) -> str:
+        return "".join(json.dumps({key: value for key, value in row.items() if value is not None}) + "\n"
+                       for row in rows)
 
 
 def writer_class(target: str) -> type[RowWriter]:
@@ -131,4 +140,4 @@ def writer_class(target: str) -> type[RowWriter]:
 
 def make_writer(target: str, force: bool, classes: list[str], model: dict) -> RowWriter:
     """The writer for `target`, on a stream opened per `open_stream`."""
-    return writer_class(target)(open_stream(target, force), classes, model)
+    return writer_class(target)(classes, open_stream(target, force), model)

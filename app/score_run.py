@@ -12,6 +12,7 @@ import numpy as np
 
 from app.predictor import Predictor
 from app.score_inputs import Batch
+from app.score_outputs import RowWriter
 
 
 class LocalModel:
@@ -48,6 +49,48 @@ class LocalModel:
 
 
 @dataclass
+class Scored:
+    """A batch turned into output text, with what the tally needs of it (small to send back from
+    a worker process): its image count, error rows, and the true and predicted class of each
+    labelled row."""
+
+    text: str
+    images: int
+    errors: int = 0
+    y_true: list[int] = field(default_factory=list)
+    y_pred: list[int] = field(default_factory=list)
+
+    def extend(self, other: "Scored") -> "Scored":
+        """This batch followed by `other` (the parts of one batch, in order)."""
+        self.text += other.text
+        self.images += other.images
+        self.errors += other.errors
+        self.y_true += other.y_true
+        self.y_pred += other.y_pred
+        return self
+
+
+def finish(batch: Batch, model, inferred, format: Callable[[list[dict]], str]) -> Scored:
+    """The batch's rows (source, true label, then `model.results`: a prediction or an error) as
+    text, and its counts. Runs in the main process's writer thread or in a worker process."""
+    classes = model.classes
+    scored = Scored("", len(batch))
+    rows = []
+    for source, index, label, result in zip(batch.sources, batch.indices, batch.labels,
+                                            model.results(batch, inferred)):
+        known = label if label is not None and 0 <= label < len(classes) else None
+        rows.append({"source": source, "index": index,
+                     "true_label": None if known is None else classes[known], **result})
+        if "error" in result:
+            scored.errors += 1
+        elif known is not None:
+            scored.y_true.append(known)
+            scored.y_pred.append(result["class_index"])
+    scored.text = format(rows)
+    return scored
+
+
+@dataclass
 class Tally:
     """What the summary and the report need: counts, and labels next to predictions."""
 
@@ -57,41 +100,38 @@ class Tally:
     y_pred: list[int] = field(default_factory=list)
     interrupted: bool = False
 
+    def add(self, scored: Scored) -> None:
+        self.images += scored.images
+        self.errors += scored.errors
+        self.y_true += scored.y_true
+        self.y_pred += scored.y_pred
 
-def score(batches: Iterable[Batch], model, write: Callable[[list[dict]], None], classes: list[str],
+
+def score(items: Iterable[Batch | Scored], model, writer: RowWriter,
           advance: Callable[[int], None] = lambda n: None,
           stop: Callable[[], bool] = lambda: False) -> Tally:
-    """Predict every batch, write its rows, and count; `stop()` true ends the run after a batch.
+    """Write every batch's rows and count; `stop()` true ends the run after a batch.
 
-    The model runs batch k+1 while a writer thread turns batch k into rows and writes them:
+    An item is a batch to predict here, or one a worker process already scored (`Scored`). The
+    model runs batch k+1 while a writer thread turns batch k into rows and writes them:
     onnxruntime releases the GIL, so on two CPUs formatting costs almost no extra time. One
     writer thread keeps the rows in input order.
     """
     tally = Tally()
 
-    def finish(batch: Batch, inferred) -> None:
-        rows = []
-        for source, index, label, result in zip(batch.sources, batch.indices, batch.labels,
-                                                model.results(batch, inferred)):
-            known = label if label is not None and 0 <= label < len(classes) else None
-            rows.append({"source": source, "index": index,
-                         "true_label": None if known is None else classes[known], **result})
-            if "error" in result:
-                tally.errors += 1
-            elif known is not None:
-                tally.y_true.append(known)
-                tally.y_pred.append(result["class_index"])
-        write(rows)
-        tally.images += len(rows)
-        advance(len(rows))
+    def emit(item: Batch | Scored, inferred) -> None:
+        scored = item if isinstance(item, Scored) else finish(item, model, inferred, writer.format)
+        writer.emit(scored.text)
+        tally.add(scored)
+        advance(scored.images)
 
-    with ThreadPoolExecutor(1, thread_name_prefix="score-writer") as writer:
+    with ThreadPoolExecutor(1, thread_name_prefix="score-writer") as thread:
         pending: Future | None = None
-        for batch in batches:
-            inferred = model.infer(batch)
+        for item in items:
+            inferred = None if isinstance(item, Scored) else model.infer(item)
             if pending is not None:
                 pending.result()  # one batch in flight: order kept, a write error surfaces here
-            pending = writer.submit(finish, batch, inferred)
+            pending = thread.submit(emit, item, inferred)
             if stop():
                 tally.interrupted = True
                 break

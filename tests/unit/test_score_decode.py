@@ -1,12 +1,18 @@
 """Decoding image files for the batch scorer: formats, unreadable files, order across workers."""
 from __future__ import annotations
 
+import re
+from functools import reduce
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from app.score_decode import Decoder, decode_files
+from app.predictor import Predictor
+from app.score_decode import Decoder, WorkerModel, decode_files
 from app.score_inputs import plan
+from app.score_outputs import CsvWriter
+from app.score_run import LocalModel, Scored, finish
 from tests.score_samples import CLASSES, real_sample, write_class_folders
 
 LOSSLESS = ("png", "bmp", "gif", "tiff", "webp", "pgm")
@@ -66,3 +72,29 @@ def test_decoder_keeps_input_order(tmp_path, sample, workers):
         index = int(path.rsplit("/", 1)[-1][:4])
         assert error is None
         np.testing.assert_array_equal(pixels, images[index] / np.float32(255))
+
+
+def test_workers_score_files_as_this_process_does(tmp_path, sample, trained_model_dir):
+    """Workers with the model send back the same text and counts as predicting and formatting
+    here (the one code path, run in another process), batch by batch in input order."""
+    images, labels = sample
+    write_class_folders(tmp_path, images, labels)
+    (tmp_path / "bag" / "0000-broken.png").write_bytes(b"broken")
+    model = LocalModel(Predictor.load(trained_model_dir, device="cpu"))
+    sources = plan([str(tmp_path)], CLASSES)
+    worker_model = WorkerModel(str(trained_model_dir), "onnx", "cpu", "out.csv")
+    with Decoder(2, "auto", worker_model) as decoder:
+        scored = list(decoder.decoded(b for s in sources for b in s.batches(7)))
+    with Decoder(1) as decoder:
+        here = [finish(b, model, model.infer(b), CsvWriter(CLASSES).format)
+                for b in decoder.decoded(b for s in sources for b in s.batches(7))]
+    assert all(isinstance(s, Scored) for s in scored) and len(scored) == len(here) == 5
+    # PIL's message names a BytesIO object by its address, which differs from process to process
+    same_text = lambda s: re.sub(r" at 0x[0-9a-f]+", "", s.text)  # noqa: E731
+    assert [same_text(s) for s in scored] == [same_text(s) for s in here]
+    assert [s.text.count("\n") for s in scored] == [7, 7, 7, 7, 3]
+    total, total_here = reduce(Scored.extend, scored), reduce(Scored.extend, here)
+    assert total.errors == 1 and "0000-broken.png,,Bag," + "," * 13 + "not a readable image" in total.text
+    assert (total.images, total.y_true, total.y_pred) == (31, total_here.y_true, total_here.y_pred)
+    assert sorted(total.y_true) == sorted(labels.tolist())  # every labelled image but the broken one
+    assert np.mean(np.array(total.y_true) == np.array(total.y_pred)) > 0.5  # a trained model's guesses
