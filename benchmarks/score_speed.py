@@ -4,10 +4,10 @@
     start, model load, read, predict, write the CSV, print the evaluation) and of its `main()`
     called in this process (the same minus interpreter start and imports), against onnxruntime
     alone predicting the same, already decoded array in batches of the same size.
-(b) A folder of N PNGs: the same script (decoding in --workers processes, default all CPUs)
-    against a single-process loop that reads, decodes (preprocess_image) and predicts the files
-    in batches of the same size, writing nothing; and the script's main() with --workers 1, which
-    shows what the parallel decoding itself gains.
+(b) A folder of N PNGs: the same script (--workers processes, default all CPUs, each decoding,
+    predicting and formatting its share) against a single-process loop that reads, decodes
+    (preprocess_image) and predicts the files in batches of the same size, writing nothing; and
+    the script's main() with --workers 1, which shows what the worker processes themselves gain.
 
     python benchmarks/score_speed.py [--model-dir DIR | --model linear|mlp|cnn] [--count 10000]
 
