@@ -88,7 +88,10 @@ def _decode(data: bytes, max_pixels: int) -> Image.Image:
         return image
     except Image.DecompressionBombError as exc:
         raise InputError(413, "image_too_large", str(exc))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except UnidentifiedImageError:
+        # PIL's own text names the BytesIO object by its address: different on every call.
+        raise InputError(400, "invalid_image", "not a readable image: unrecognised image format")
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(400, "invalid_image", f"not a readable image: {exc}")
 
 

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 from itertools import chain
 
 from tqdm import tqdm
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from app.errors import ModelLoadError
 from app.predictor import BACKENDS, Predictor
 from app.preprocess import INVERT_CHOICES
-from app.score_decode import Decoder, WorkerModel
+from app.score_decode import Decoder, WorkerFailed, WorkerModel
 from app.score_inputs import plan
 from app.score_outputs import OutputExists, make_writer, writer_class
 from app.score_remote import RemoteError, RemoteModel
@@ -105,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OutputExists, ModelLoadError, RemoteError) as exc:
         say(f"error: {exc}")  # one line a user can act on, no traceback
         return 2
-    return run(args, model, say, started)
+    try:
+        return run(args, model, say, started)
+    except (WorkerFailed, BrokenProcessPool) as exc:  # the rows written so far are whole lines
+        say(f"error: {exc or 'a scoring worker died'}")
+        return 2
 
 
 def run(args: argparse.Namespace, model, say, started: float) -> int:

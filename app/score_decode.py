@@ -64,17 +64,28 @@ class WorkerModel:
 _worker: dict = {}  # this worker process's model and row formatter, set once by _start_worker
 
 
+class WorkerFailed(Exception):
+    """A scoring worker could not start (its model did not load): the run stops with one line."""
+
+
 def _start_worker(model: WorkerModel | None) -> None:
     """Workers leave Ctrl-C to the main process, which stops cleanly after the current batch."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if model is not None:
+    if model is None:
+        return
+    try:
         predictor = Predictor.load(model.model_dir, backend=model.backend, device=model.device, threads=1)
-        _worker["model"] = LocalModel(predictor)
-        _worker["format"] = writer_class(model.out)(predictor.classes).format
+    except Exception as exc:  # raised from the initializer it would print a traceback per worker
+        _worker["failed"] = f"a scoring worker could not load the model: {exc}"
+        return
+    _worker["model"] = LocalModel(predictor)
+    _worker["format"] = writer_class(model.out)(predictor.classes).format
 
 
 def work(batch: Batch, invert: str) -> Batch | Scored:
     """In a worker: the batch decoded, then predicted and formatted when the worker has a model."""
+    if "failed" in _worker:
+        raise WorkerFailed(_worker["failed"])
     decode(batch, invert)
     model = _worker.get("model")
     return batch if model is None else finish(batch, model, model.infer(batch), _worker["format"])
