@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_CONTAINERS = (ROOT.parent / "shared" / "containers", Path("/work/shared/containers"))
+SHARED_CONTAINERS = (ROOT.parent / "shared" / "containers",)
 # Variables the compose file reads that a developer's shell may hold and that would change what
 # the test runs; the base image and package index stay, they only say where to fetch from.
 KEEP_FROM_HOST = {"BASE_IMAGE", "TORCH_INDEX_URL", "CUDA_IMAGE"}
