@@ -69,6 +69,8 @@ def _json_items(body: bytes, max_batch: int) -> tuple[list[Item], bool]:
         payload = json.loads(body)  # accepts NaN, so that it is refused with a 422, not a 400
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(400, "invalid_json", f"the body is not valid JSON: {exc}")
+    except RecursionError:  # thousands of nested brackets: the client's body, not our bug
+        raise InputError(400, "invalid_json", "the body is not valid JSON: nested too deeply")
     if not isinstance(payload, dict) or ("image" in payload) == ("images" in payload):
         raise InputError(422, "invalid_input", "send a JSON object with exactly one of 'image' or 'images'")
     if "image" in payload:

@@ -54,6 +54,8 @@ CASES = {
     "truncated png": (dict(data=BLANK[:30], content_type="image/png"), 400, "invalid_image"),
     "garbage in multipart": (multipart(BLANK, b"nope"), 400, "invalid_image"),
     "broken json": (dict(data=b'{"image": ', content_type="application/json"), 400, "invalid_json"),
+    "json nested 20,000 deep": (dict(data=b'{"image": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+                                      content_type="application/json"), 400, "invalid_json"),
     "bad base64": (dict(json={"image": "@@@not base64@@@"}), 400, "invalid_base64"),
     "base64 of garbage": (dict(json={"image": "aGVsbG8="}), 400, "invalid_image"),
     # 413: too large
