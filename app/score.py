@@ -111,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     except (WorkerFailed, BrokenProcessPool) as exc:  # the rows written so far are whole lines
         say(f"error: {exc or 'a scoring worker died'}")
         return 2
+    except BrokenPipeError:
+        # `--out - | head`: the reader has all it wanted. Quietly, as a Unix tool stopped by SIGPIPE;
+        # stdout goes to /dev/null so the interpreter's last flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 def run(args: argparse.Namespace, model, say, started: float) -> int:

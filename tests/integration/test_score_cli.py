@@ -156,3 +156,18 @@ def test_ctrl_c_leaves_complete_lines(tmp_path, trained_model_dir):
     lines = text.splitlines()[2:]
     assert 0 < len(lines) < 200_000
     assert all(len(line.split(",")) == 17 for line in lines)
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly(fmnist_dir, trained_model_dir):
+    """`--out - | head -1`: the scorer stops at the broken pipe like a Unix tool (exit 141,
+    SIGPIPE's code), without a traceback."""
+    test_images = str(fmnist_dir / "t10k-images-idx3-ubyte.gz")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.score", test_images, test_images, "--out", "-",
+         "--model-dir", str(trained_model_dir)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.readline().startswith(b'{"model"')
+    process.stdout.close()  # 600 rows do not fit the pipe: the scorer's next write breaks it
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 128 + signal.SIGPIPE, stderr
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
