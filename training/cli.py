@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -11,6 +12,13 @@ from training.archs import ARCHS
 from training.config import TrainConfig
 from training.errors import DeviceError, TrainingError
 from training.layout import default_data_dir, has_model
+
+
+def device_name(text: str) -> str:
+    """auto, cpu, cuda or cuda:N (argparse type: anything else is a usage error, not a traceback)."""
+    if re.fullmatch(r"auto|cpu|cuda(:\d+)?", text) is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto, cpu, cuda or cuda:N")
+    return text
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -30,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=d.optimizer,
                    help=f"default: {d.optimizer}")
     p.add_argument("--seed", type=int, default=d.seed, help=f"default: {d.seed}")
-    p.add_argument("--device", default=d.device,
+    p.add_argument("--device", default=d.device, type=device_name,
                    help="auto (CUDA when available), cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--dry-run", action="store_true",
                    help="one batch per epoch: a quick end-to-end check (still writes artifacts)")

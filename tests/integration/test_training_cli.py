@@ -167,3 +167,17 @@ def test_scratch_needs_linear_and_sgd(tmp_path, synthetic_dir):
     done = train_cli("--data-dir", synthetic_dir, "--out", tmp_path, "--impl", "scratch",
                      "--model", "mlp")
     assert done.returncode == 2 and "--impl scratch" in done.stderr
+
+
+@pytest.mark.parametrize("device", ["banana", "cuda:x", "gpu"])
+def test_an_unknown_device_is_a_usage_error(tmp_path, synthetic_dir, device):
+    done = train_cli("--data-dir", synthetic_dir, "--out", tmp_path, "--device", device)
+    assert done.returncode == 2 and "--device" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cuda_without_a_gpu_is_one_line(tmp_path, synthetic_dir):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the error path cannot be reached")
+    done = train_cli("--data-dir", synthetic_dir, "--out", tmp_path, "--device", "cuda")
+    assert done.returncode == 1 and "torch sees no CUDA device" in done.stderr
+    assert "Traceback" not in done.stderr
