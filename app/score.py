@@ -26,7 +26,7 @@ from app.score_outputs import OutputExists, make_writer, writer_class
 from app.score_remote import RemoteError, RemoteModel
 from app.score_report import ReportError, evaluate, format_report, write_report
 from app.score_run import LocalModel, score
-from app.settings import Settings
+from app.settings import Settings, parse_device
 
 
 def available_cpus() -> int:
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "scoring image files use 1 each)")
     parser.add_argument("--backend", choices=BACKENDS, default=settings.model_backend,
                         help="(default: $MODEL_BACKEND, else onnx)")
-    parser.add_argument("--device", default=settings.device,
+    parser.add_argument("--device", default=settings.device, type=_device,
                         help="auto, cpu or cuda[:N] (default: $DEVICE, else auto)")
     parser.add_argument("--invert", choices=INVERT_CHOICES, default=settings.invert,
                         help="invert image files to light-on-dark; auto: when the background is light "
@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report", metavar="DIR",
                         help="write report.json (+ confusion.png, per_class.png when labels are known)")
     return parser
+
+
+def _device(text: str) -> str:
+    try:
+        return parse_device(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto, cpu, cuda or cuda:N") from None
 
 
 def _positive(text: str) -> int:

@@ -79,6 +79,13 @@ _RULES = {
 _CHOICES = {"model_backend": ("onnx", "torch"), "invert": INVERT_CHOICES, "log_level": LOG_LEVELS}
 
 
+def parse_device(raw: str) -> str:
+    """auto, cpu, cuda or cuda:N (any case), lower-cased; ValueError for anything else."""
+    if not _DEVICE.fullmatch(raw.lower()):
+        raise ValueError("device")
+    return raw.lower()
+
+
 def _parse(name: str, raw: str):
     """One setting's typed value; ValueError when it breaks its rule."""
     if name == "model_dir":
@@ -86,9 +93,7 @@ def _parse(name: str, raw: str):
     if name == "metrics_dir":
         return raw
     if name == "device":
-        if not _DEVICE.fullmatch(raw.lower()):
-            raise ValueError(name)
-        return raw.lower()
+        return parse_device(raw)
     if name in _CHOICES:
         if raw.lower() not in _CHOICES[name]:
             raise ValueError(name)
