@@ -10,6 +10,7 @@ With one worker everything runs in this process (no pool to start).
 """
 from __future__ import annotations
 
+import os
 import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -33,8 +34,7 @@ def decode_files(paths: list[str], invert: str) -> tuple[np.ndarray, list[str | 
     errors: list[str | None] = [None] * len(paths)
     for i, path in enumerate(paths):
         try:
-            with open(path, "rb") as handle:
-                pixels[i] = preprocess_image(handle.read(), invert=invert)
+            pixels[i] = preprocess_image(read_file(path), invert=invert)
         except InputError as exc:
             errors[i] = exc.message
         except OSError as exc:
@@ -42,6 +42,19 @@ def decode_files(paths: list[str], invert: str) -> tuple[np.ndarray, list[str | 
         except Exception as exc:  # a decoder bug on one odd file must not end a long run
             errors[i] = f"cannot decode the file: {type(exc).__name__}: {exc}"
     return pixels, errors
+
+
+def read_file(path: str) -> bytes:
+    """A file's bytes through the OS calls alone: a buffered `open()` costs about twice as much,
+    and for a 28x28 PNG that is 5% of scoring it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def decode(batch: Batch, invert: str) -> Batch:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from app.predictor import Predictor
-from app.score_decode import Decoder, WorkerFailed, WorkerModel, decode_files
+from app.score_decode import Decoder, WorkerFailed, WorkerModel, decode_files, read_file
 from app.score_inputs import plan
 from app.score_outputs import CsvWriter
 from app.score_run import LocalModel, Scored, finish
@@ -107,3 +107,16 @@ def test_a_worker_without_its_model_stops_the_run_with_one_message(tmp_path, sam
         list(decoder.decoded(b for s in plan([str(tmp_path)], CLASSES) for b in s.batches(2)))
     assert "could not load the model" in str(caught.value)
     assert "no-model" in str(caught.value)
+
+
+@pytest.mark.parametrize("size", [0, 570, 65_536, 200_001])
+def test_read_file_returns_every_byte(tmp_path, size):
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    (tmp_path / "f").write_bytes(data)
+    assert read_file(str(tmp_path / "f")) == data
+
+
+def test_a_folder_or_missing_file_is_an_error_row(tmp_path):
+    (tmp_path / "dir.png").mkdir()
+    _, errors = decode_files([str(tmp_path / "dir.png"), str(tmp_path / "gone.png")], "auto")
+    assert all(e.startswith("cannot read the file") for e in errors), errors
