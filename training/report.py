@@ -62,7 +62,7 @@ def plot_samples(path: Path, images: np.ndarray, labels: np.ndarray, predicted: 
     """The seeds' predict_ch3: test images titled true / predicted (wrong ones in red)."""
     count = min(count, len(images))
     rows = max(1, -(-count // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.8, rows * 2.1), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.8, rows * 2.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= count:
@@ -72,7 +72,7 @@ def plot_samples(path: Path, images: np.ndarray, labels: np.ndarray, predicted: 
         ax.set_title(f"{classes[labels[i]]}\n{classes[predicted[i]]}", fontsize=8,
                      color="black" if right else "red")
     fig.suptitle("test images: true (top) / predicted (bottom), wrong in red", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(h_pad=1.5)  # room for the two-line titles under the row above
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
