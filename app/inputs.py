@@ -86,7 +86,11 @@ def _json_item(value) -> Item:
         return value
     if not isinstance(value, str):
         raise InputError(422, "invalid_input", "an image must be a base64 string or an array of pixel values")
-    text = "".join(value.split(",", 1)[1].split()) if value.startswith("data:") else "".join(value.split())
+    if value.startswith("data:"):
+        _, comma, value = value.partition(",")
+        if not comma:
+            raise InputError(400, "invalid_base64", "a data: URL needs a comma before its base64 data")
+    text = "".join(value.split())
     text += "=" * (-len(text) % 4)
     try:
         if "-" in text or "_" in text:

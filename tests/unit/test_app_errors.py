@@ -58,6 +58,7 @@ CASES = {
                                       content_type="application/json"), 400, "invalid_json"),
     "bad base64": (dict(json={"image": "@@@not base64@@@"}), 400, "invalid_base64"),
     "base64 of garbage": (dict(json={"image": "aGVsbG8="}), 400, "invalid_image"),
+    "data: URL without a comma": (dict(json={"image": "data:image/png;base64"}), 400, "invalid_base64"),
     # 413: too large
     "body over MAX_UPLOAD_MB": (dict(data=b"\0" * 60_000, content_type="image/png"), 413,
                                 "request_entity_too_large"),
