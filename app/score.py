@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return run(args, model, say, started)
-    except (WorkerFailed, BrokenProcessPool) as exc:  # the rows written so far are whole lines
+    except (WorkerFailed, BrokenProcessPool, RemoteError) as exc:  # the rows written so far are whole lines
         say(f"error: {exc or 'a scoring worker died'}")
         return 2
     except BrokenPipeError:

@@ -59,10 +59,15 @@ class RemoteModel:
             status, body = self._call("POST", "/predict", json.dumps(payload).encode(),
                                       "application/json")
         if status == 200:
-            predictions = body.get("predictions", [body])
+            try:
+                predictions = [{key: p[key] for key in PREDICTION_KEYS}
+                               for p in body.get("predictions", [body])]
+            except (KeyError, TypeError):
+                raise RemoteError(f"{self.url}/predict did not answer prediction objects: "
+                                  f"{str(body)[:200]}") from None
             if len(predictions) != len(todo):
                 raise RemoteError(f"asked for {len(todo)} predictions, got {len(predictions)}")
-            return [{key: p[key] for key in PREDICTION_KEYS} for p in predictions]
+            return predictions
         if status not in _CLIENT_ERRORS:  # the service is down or broken: no point going on
             raise RemoteError(f"{self.url}/predict answered {status}: {body}")
         if len(todo) == 1:
@@ -94,13 +99,18 @@ class RemoteModel:
             request.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, json.loads(response.read() or b"{}")
+                status, data = response.status, response.read()
         except urllib.error.HTTPError as exc:
-            try:
-                return exc.code, json.loads(exc.read() or b"{}")
-            except ValueError:
-                return exc.code, {}
+            status, data = exc.code, exc.read()
         except (urllib.error.URLError, OSError) as exc:
             raise RemoteError(f"cannot reach {self.url}: {getattr(exc, 'reason', exc)}") from None
+        try:
+            body = json.loads(data or b"{}")
         except ValueError as exc:
-            raise RemoteError(f"{self.url}{route} did not answer JSON: {exc}") from None
+            body = exc
+        if isinstance(body, dict):
+            return status, body
+        if status >= 400:  # an error answer that is not the API's JSON: its status says enough
+            return status, {}
+        problem = body if isinstance(body, ValueError) else f"got a JSON {type(body).__name__}"
+        raise RemoteError(f"{self.url}{route} did not answer a JSON object: {problem}")
