@@ -49,24 +49,32 @@ class LocalModel:
 
 
 @dataclass
-class Scored:
-    """A batch turned into output text, with what the tally needs of it (small to send back from
-    a worker process): its image count, error rows, and the true and predicted class of each
-    labelled row."""
+class Counts:
+    """Images, error rows, and the true and predicted class of each labelled row."""
 
-    text: str
-    images: int
+    images: int = 0
     errors: int = 0
     y_true: list[int] = field(default_factory=list)
     y_pred: list[int] = field(default_factory=list)
 
-    def extend(self, other: "Scored") -> "Scored":
-        """This batch followed by `other` (the parts of one batch, in order)."""
-        self.text += other.text
+    def add(self, other: "Counts") -> None:
+        """Count `other`'s rows after these."""
         self.images += other.images
         self.errors += other.errors
         self.y_true += other.y_true
         self.y_pred += other.y_pred
+
+
+@dataclass
+class Scored(Counts):
+    """A batch turned into output text, with its counts (small to send back from a worker process)."""
+
+    text: str = ""
+
+    def extend(self, other: "Scored") -> "Scored":
+        """This batch followed by `other` (the parts of one batch, in order)."""
+        self.add(other)
+        self.text += other.text
         return self
 
 
@@ -74,7 +82,7 @@ def finish(batch: Batch, model, inferred, format: Callable[[list[dict]], str]) -
     """The batch's rows (source, true label, then `model.results`: a prediction or an error) as
     text, and its counts. Runs in the main process's writer thread or in a worker process."""
     classes = model.classes
-    scored = Scored("", len(batch))
+    scored = Scored(images=len(batch))
     rows = []
     for source, index, label, result in zip(batch.sources, batch.indices, batch.labels,
                                             model.results(batch, inferred)):
@@ -91,20 +99,10 @@ def finish(batch: Batch, model, inferred, format: Callable[[list[dict]], str]) -
 
 
 @dataclass
-class Tally:
-    """What the summary and the report need: counts, and labels next to predictions."""
+class Tally(Counts):
+    """What the summary and the report need: the run's counts, and whether Ctrl-C ended it."""
 
-    images: int = 0
-    errors: int = 0
-    y_true: list[int] = field(default_factory=list)
-    y_pred: list[int] = field(default_factory=list)
     interrupted: bool = False
-
-    def add(self, scored: Scored) -> None:
-        self.images += scored.images
-        self.errors += scored.errors
-        self.y_true += scored.y_true
-        self.y_pred += scored.y_pred
 
 
 def score(items: Iterable[Batch | Scored], model, writer: RowWriter,
