@@ -26,15 +26,7 @@ from app.score_outputs import OutputExists, make_writer, writer_class
 from app.score_remote import RemoteError, RemoteModel
 from app.score_report import ReportError, evaluate, format_report, write_report
 from app.score_run import LocalModel, score
-from app.settings import Settings, parse_device
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (a container's or taskset's limit, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+from app.settings import Settings, available_cpus, parse_device
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    cpus = available_cpus()
     parser = argparse.ArgumentParser(
         prog="fashion-mnist-score",
         description="Score images, folders, IDX files, .npy arrays and CSVs with the Fashion-MNIST model.")
@@ -55,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-dir", default=str(settings.model_dir),
                         help="model folder (default: $MODEL_DIR, else ./artifacts)")
     parser.add_argument("--batch-size", type=_positive, default=256, help="images per prediction (default: 256)")
-    parser.add_argument("--workers", type=_positive, default=available_cpus(),
+    parser.add_argument("--workers", type=_positive, default=cpus,
                         help="processes scoring image files (decode, predict, format; default: the CPUs "
-                             f"this process may use, here {available_cpus()})")
+                             f"this process may use, here {cpus})")
     parser.add_argument("--threads", type=_positive, default=1,
                         help="intra-op threads of the model in this process (default: 1; the workers "
                              "scoring image files use 1 each)")

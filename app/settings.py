@@ -8,14 +8,15 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
 
+from app.predictor import BACKENDS
 from app.preprocess import INVERT_CHOICES
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
-def _cpus() -> int:
-    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+def available_cpus() -> int:
+    """CPUs this process may run on (a container's cpuset or taskset's limit, not the host's count)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -53,7 +54,7 @@ class Settings:
                 raise ValueError(f"{f.name.upper()}={raw!r} is not valid: {_RULES[f.name]}") from None
         settings = cls(**values)
         if settings.web_concurrency == 0:
-            settings = replace(settings, web_concurrency=_cpus())
+            settings = replace(settings, web_concurrency=available_cpus())
         return settings
 
     @property
@@ -63,7 +64,7 @@ class Settings:
 
 _RULES = {
     "model_dir": "a folder path",
-    "model_backend": "onnx or torch",
+    "model_backend": " or ".join(BACKENDS),
     "device": "auto, cpu, cuda or cuda:N",
     "max_upload_mb": "a positive number of megabytes",
     "max_batch": "a positive integer",
@@ -76,7 +77,7 @@ _RULES = {
 }
 
 
-_CHOICES = {"model_backend": ("onnx", "torch"), "invert": INVERT_CHOICES, "log_level": LOG_LEVELS}
+_CHOICES = {"model_backend": BACKENDS, "invert": INVERT_CHOICES, "log_level": LOG_LEVELS}
 
 
 def parse_device(raw: str) -> str:
