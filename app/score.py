@@ -22,7 +22,7 @@ from app.predictor import BACKENDS, Predictor
 from app.preprocess import INVERT_CHOICES
 from app.score_decode import Decoder, WorkerFailed, WorkerModel
 from app.score_inputs import plan
-from app.score_outputs import OutputExists, make_writer, writer_class
+from app.score_outputs import OutputExists, check_output, make_writer
 from app.score_remote import RemoteError, RemoteModel
 from app.score_report import ReportError, evaluate, format_report, write_report
 from app.score_run import LocalModel, score
@@ -99,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()  # the summary's rate counts the model load too
     say = lambda message: print(message, file=sys.stderr)  # noqa: E731 - stdout may carry the rows
     try:
-        writer_class(args.out)
-        if args.out != "-" and os.path.exists(args.out) and not args.force:
-            raise OutputExists(f"{args.out} exists; pass --force to overwrite it")
+        check_output(args.out, args.force)
         model = load_model(args)
     except (ValueError, OutputExists, ModelLoadError, RemoteError) as exc:
         say(f"error: {exc}")  # one line a user can act on, no traceback

@@ -22,13 +22,20 @@ class OutputExists(Exception):
     """The output file is there already and --force was not given."""
 
 
-def open_stream(target: str, force: bool) -> TextIO:
-    """The stream rows go to: stdout for `-`, else a new file (an existing one only with force)."""
+def check_output(target: str, force: bool) -> type[RowWriter]:
+    """The writer class for `target` (ValueError for an unknown format), refusing an existing file
+    without force (OutputExists). The scorer asks this before it loads the model."""
+    writer = writer_class(target)
+    if target != "-" and Path(target).exists() and not force:
+        raise OutputExists(f"{target} exists; pass --force to overwrite it")
+    return writer
+
+
+def open_stream(target: str) -> TextIO:
+    """The stream rows go to: stdout for `-`, else the file (its folder made if need be)."""
     if target == "-":
         return sys.stdout
     path = Path(target)
-    if path.exists() and not force:
-        raise OutputExists(f"{target} exists; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.open("w", encoding="utf-8", newline="")
 
@@ -139,5 +146,5 @@ def writer_class(target: str) -> type[RowWriter]:
 
 
 def make_writer(target: str, force: bool, classes: list[str], model: dict) -> RowWriter:
-    """The writer for `target`, on a stream opened per `open_stream`."""
-    return writer_class(target)(classes, open_stream(target, force), model)
+    """The writer for `target`, checked by `check_output`, on its stream."""
+    return check_output(target, force)(classes, open_stream(target), model)
