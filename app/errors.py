@@ -12,10 +12,6 @@ class InputError(Exception):
         self.code = code
         self.message = message
 
-    def to_dict(self) -> dict:
-        """The JSON error body."""
-        return {"error": {"code": self.code, "message": self.message}}
-
 
 class ModelLoadError(Exception):
     """The model folder cannot be served: a file is missing, corrupt or inconsistent.

@@ -39,14 +39,13 @@ def read_items(request: Request, max_batch: int) -> tuple[list[Item], bool]:
     return items, single
 
 
-def decode_items(items: list[Item], *, invert: str, max_pixels: int | None = None) -> np.ndarray:
+def decode_items(items: list[Item], *, invert: str) -> np.ndarray:
     """Preprocess every item into the model's batch float32 [N, 1, 28, 28]; errors name the item."""
-    extra = {} if max_pixels is None else {"max_pixels": max_pixels}
     arrays = []
     for index, item in enumerate(items):
         try:
             if isinstance(item, bytes):
-                arrays.append(preprocess_image(item, invert=invert, **extra))
+                arrays.append(preprocess_image(item, invert=invert))
             else:
                 arrays.append(pixels_to_array(item))
         except InputError as exc:

@@ -21,10 +21,6 @@ class ModelState:
         self.settings = settings
         self.predictor: Predictor | None = None
 
-    @property
-    def ready(self) -> bool:
-        return self.predictor is not None
-
     def load(self) -> Predictor:
         """Load and warm up; raises ModelLoadError (naming the file) on a missing or corrupt model."""
         s = self.settings
@@ -46,14 +42,10 @@ def init_app(app: Flask, settings: Settings, load: bool = True) -> None:
         state.load()
 
 
-def model_state() -> ModelState:
-    return current_app.extensions["model"]
-
-
 def ready_predictor(app: Flask | None = None) -> Predictor:
     """The loaded predictor, or a 503 for the client while there is none. `app` saves a hot route
     the current_app lookup."""
-    predictor = (model_state() if app is None else app.extensions["model"]).predictor
+    predictor = (current_app if app is None else app).extensions["model"].predictor
     if predictor is None:
         abort(503, description="the model is not loaded yet")
     return predictor
