@@ -31,8 +31,10 @@ preload_app = False
 control_socket_disable = True  # no shared ~/.gunicorn socket: several instances may run side by side
 timeout = 30
 graceful_timeout = 20
-# The heartbeat file on tmpfs: a container's overlay disk can stall it into false worker timeouts.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# tmpfs when there is one, for files rewritten often: the heartbeat (a container's overlay disk can
+# stall it into false worker timeouts) and the workers' metrics, rewritten after requests.
+SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
+worker_tmp_dir = SHM
 accesslog = None  # the app logs one access line per request, with its request id and latency
 errorlog = "-"
 loglevel = settings.log_level
@@ -61,9 +63,7 @@ def on_starting(server):
     except ModelLoadError as exc:
         server.log.critical("cannot serve: %s", exc)
         sys.exit(3)
-    # tmpfs when there is one: workers rewrite their file after every request.
-    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    os.environ["METRICS_DIR"] = tempfile.mkdtemp(prefix="fmnist-metrics-", dir=shm)
+    os.environ["METRICS_DIR"] = tempfile.mkdtemp(prefix="fmnist-metrics-", dir=SHM)
 
 
 def worker_exit(server, worker):
