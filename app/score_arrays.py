@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import InputError
-from app.preprocess import pixels_to_array
+from app.preprocess import SIZE, pixels_to_array
 
-SIZE = 28
 _IDX_IMAGES, _IDX_LABELS = 0x0803, 0x0801  # magic: unsigned bytes, 3 dims / 1 dim
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from app.errors import InputError
 from app.predictor import Predictor
-from app.preprocess import preprocess_image
+from app.preprocess import SIZE, preprocess_image
 from app.score_inputs import Batch
 from app.score_outputs import writer_class
 from app.score_run import LocalModel, Scored, finish
@@ -30,7 +30,7 @@ from app.score_run import LocalModel, Scored, finish
 
 def decode_files(paths: list[str], invert: str) -> tuple[np.ndarray, list[str | None]]:
     """float32 [n, 28, 28] for the files (zeros where one failed) and one error message per file."""
-    pixels = np.zeros((len(paths), 28, 28), dtype=np.float32)
+    pixels = np.zeros((len(paths), SIZE, SIZE), dtype=np.float32)
     errors: list[str | None] = [None] * len(paths)
     for i, path in enumerate(paths):
         try:
