@@ -9,7 +9,7 @@ import shutil
 import sys
 import tempfile
 
-from app.errors import ModelLoadError
+from app.errors import WORKER_BOOT_ERROR, ModelLoadError
 from app.metrics_store import archive_worker
 from app.predictor import Predictor
 from app.settings import Settings
@@ -62,7 +62,7 @@ def on_starting(server):
         Predictor.check_files(settings.model_dir, settings.model_backend)
     except ModelLoadError as exc:
         server.log.critical("cannot serve: %s", exc)
-        sys.exit(3)
+        sys.exit(WORKER_BOOT_ERROR)
     os.environ["METRICS_DIR"] = tempfile.mkdtemp(prefix="fmnist-metrics-", dir=SHM)
 
 

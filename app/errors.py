@@ -16,3 +16,7 @@ class InputError(Exception):
 class ModelLoadError(Exception):
     """The model folder cannot be served: a file is missing, corrupt or inconsistent.
     The message names the file, so one log line tells an operator what to fix."""
+
+
+# gunicorn's "worker failed to boot": on this exit code the arbiter halts instead of respawning.
+WORKER_BOOT_ERROR = 3

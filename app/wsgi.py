@@ -10,9 +10,7 @@ import os
 import sys
 
 from app import create_app
-from app.errors import ModelLoadError
-
-WORKER_BOOT_ERROR = 3
+from app.errors import WORKER_BOOT_ERROR, ModelLoadError
 
 
 def _first_to_fail() -> bool:
