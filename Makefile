@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 #   make install TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install test train serve clean
+.PHONY: install test test-fast train serve clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ install: $(VENV)/.installed
 
 test: install
 	$(PY) -m pytest
+
+# Everything but the tests marked slow (real gunicorn boots, training subprocesses, containers).
+test-fast: install
+	$(PY) -m pytest -m "not slow"
 
 train: install
 	$(PY) -m training

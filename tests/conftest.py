@@ -57,3 +57,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Whole-system tests (real gunicorn, CLI subprocesses, containers) are slow by where they live:
+    `make test-fast` (-m "not slow") leaves them out; tests elsewhere mark themselves."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT).parts
+        if len(parts) > 1 and parts[1] in ("integration", "container"):
+            item.add_marker(pytest.mark.slow)
