@@ -30,7 +30,8 @@ def init_app(app: Flask) -> None:
         request_id = ctx.get("request_id") or _new_id()
         headers = response.headers
         headers["X-Request-ID"] = request_id
-        predictor = app.extensions["model"].predictor
+        # The version that answered this request, even if a newer one took over meanwhile.
+        predictor = ctx.get("predictor") or app.extensions["model"].predictor
         if predictor is not None:
             headers["X-Model-Version"] = predictor.version
         # The route pattern, not the path: unknown paths must not grow the label set without bound.

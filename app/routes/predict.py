@@ -18,7 +18,7 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"))
 @bp.post("/predict")
 def predict():
     app = current_app._get_current_object()
-    predictor = ready_predictor(app)
+    predictor = ready_predictor()
     settings, metrics = app.extensions["model"].settings, app.extensions["metrics"]
     items, single = read_items(request._get_current_object(), settings.max_batch)
 

@@ -19,13 +19,15 @@ def test_healthz_and_readyz(client, trained_model_dir):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz").get_json()
     version = json.loads((trained_model_dir / "model.json").read_text())["version"]
-    assert ready == {"status": "ready", "model_version": version, "backend": "onnx", "device": "cpu"}
+    assert ready == {"status": "ready", "model_version": version, "serving_version": 1, "backend": "onnx",
+                     "device": "cpu"}
 
 
 def test_metadata_is_model_json_plus_backend_and_device(client, trained_model_dir):
     body = client.get("/v1/models/fashion-mnist").get_json()
     model_json = json.loads((trained_model_dir / "model.json").read_text())
-    assert body == {**model_json, "backend": "onnx", "device": "cpu"}
+    assert body == {**model_json, "backend": "onnx", "device": "cpu", "serving_version": 1,
+                    "versions": [{"version": 1, "status": "serving", "model_version": model_json["version"]}]}
 
 
 def _sample(text: str, name: str, **labels) -> float:
