@@ -30,9 +30,10 @@
     try {
       const response = await fetch(READY_URL, { headers: { Accept: "application/json" } });
       const body = await response.json().catch(() => null);
+      const error = describeError(response, body);
       status.textContent = response.ok
         ? `Model ${body.model_version} is ready (${body.backend} on ${body.device}).`
-        : `The model is not ready. ${describeError(response, body)}`;
+        : `${error.headline} ${error.detail}`;
     } catch (error) {
       status.textContent = "The service does not answer.";
     }
@@ -87,19 +88,23 @@
     announce(`${card.querySelector(".source").textContent}: ${answer.label}, ${percent(answer.confidence)}`);
   }
 
-  function showError(card, message) {
+  function showError(card, { headline, detail }) {
     card.dataset.state = "error";
     card.querySelector(".body").remove();
-    card.querySelector(".error").textContent = message;
-    announce(`${card.querySelector(".source").textContent}: ${message}`);
+    const error = card.querySelector(".error");
+    error.append(element("strong", "headline", headline));
+    if (detail) error.append(element("span", "detail", detail));
+    announce(`${card.querySelector(".source").textContent}: ${headline}`);
   }
 
+  // The API's errors are JSON {"error": {"code", "message"}}; a proxy's may be anything.
   function describeError(response, body) {
-    const headline = HEADLINES[response.status] || "The service answered with an error.";
     const error = body && body.error;
-    const detail = error && error.message ? `${error.message} (HTTP ${response.status}, ${error.code})`
-      : `HTTP ${response.status} ${response.statusText}`.trim();
-    return `${headline} ${detail}`;
+    return {
+      headline: HEADLINES[response.status] || "The service answered with an error.",
+      detail: error && error.message ? `The service says: ${error.message} (HTTP ${response.status}, ${error.code})`
+        : `HTTP ${response.status} ${response.statusText}`.trim(),
+    };
   }
 
   // ---------- asking the service ----------
@@ -111,8 +116,8 @@
     try {
       response = await fetch(PREDICT_URL, { method: "POST", body: form, headers: { Accept: "application/json" } });
     } catch (error) {
-      showError(card, "The service could not be reached, or it closed the connection " +
-        "(it can do that for a file over its upload limit).");
+      showError(card, { headline: "The service could not be reached, or it closed the connection.",
+        detail: "It can do that for a file over its upload limit." });
       return;
     }
     const body = await response.json().catch(() => null);
