@@ -81,7 +81,7 @@ def page(browser, server):
     """The page freshly loaded, the model's status shown, the console log emptied."""
     browser.set_window_size(1280, 1000)
     browser.get(f"{server.url}/")
-    WebDriverWait(browser, 10).until(lambda b: "ready" in b.find_element(By.ID, "model-status").text)
+    WebDriverWait(browser, 10).until(lambda b: " is ready (" in b.find_element(By.ID, "model-status").text)
     browser.get_log("browser")
     return browser
 
