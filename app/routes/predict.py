@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, request
 
 from app.inputs import decode_items, read_items
 from app.model import ready_predictor
+from app.return_input import attach_inputs, requested_formats
 
 bp = Blueprint("predict", __name__)
 # What Flask's jsonify writes outside debug mode (compact, ASCII, keys in insertion order, a final
@@ -20,6 +21,7 @@ def predict():
     app = current_app._get_current_object()
     predictor = ready_predictor(app)
     settings, metrics = app.extensions["model"].settings, app.extensions["metrics"]
+    input_formats = requested_formats(request.args)  # before reading the body: a bad value fails fast
     items, single = read_items(request._get_current_object(), settings.max_batch)
 
     started = time.perf_counter()
@@ -29,6 +31,7 @@ def predict():
     finished = time.perf_counter()
 
     predictions = predictor.to_predictions(probabilities)
+    attach_inputs(predictions, batch, input_formats)
     metrics.update([("predict_stage_seconds_total", {"stage": "decode"}, decoded - started),
                     ("predict_stage_seconds_total", {"stage": "model"}, finished - decoded),
                     *(("predictions_total", {"label": p["label"]}, 1.0) for p in predictions)])
