@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from app.score import main
-from tests.score_samples import CLASSES, real_sample, write_class_folders, write_csv, write_idx_pair
+from app.score.cli import main
+from tests.app.score.samples import CLASSES, real_sample, write_class_folders, write_csv, write_idx_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -11,8 +11,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from app.predictor import Predictor
-from app.score_inputs import Batch
-from app.score_outputs import RowWriter
+from app.score.sources import Batch
+from app.score.writers import RowWriter
 
 
 class LocalModel:

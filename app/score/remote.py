@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from app.score_inputs import Batch
+from app.score.sources import Batch
 
 MODEL_ROUTE = "/v1/models/fashion-mnist"
 PREDICTION_KEYS = ("label", "class_index", "confidence", "probabilities")  # the prediction object

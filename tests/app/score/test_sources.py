@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from app.preprocess import pixels_to_array
-from app.score_arrays import ArrayReadError, labels_path_for, read_csv, read_idx, read_npy
-from app.score_inputs import folder_files, label_from_folder, plan, walk_images
-from tests.score_samples import CLASSES, FOLDER_NAMES, real_sample, write_class_folders, write_csv, \
+from app.score.readers import ArrayReadError, labels_path_for, read_csv, read_idx, read_npy
+from app.score.sources import folder_files, label_from_folder, plan, walk_images
+from tests.app.score.samples import CLASSES, FOLDER_NAMES, real_sample, write_class_folders, write_csv, \
     write_idx_pair
 
 

@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 
 from app.predictor import Predictor
-from app.score_decode import Decoder, WorkerFailed, WorkerModel, decode_files, read_file
-from app.score_inputs import plan
-from app.score_outputs import CsvWriter
-from app.score_run import LocalModel, Scored, finish
-from tests.score_samples import CLASSES, real_sample, write_class_folders
+from app.score.pool import Decoder, WorkerFailed, WorkerModel, decode_files, read_file
+from app.score.sources import plan
+from app.score.writers import CsvWriter
+from app.score.run import LocalModel, Scored, finish
+from tests.app.score.samples import CLASSES, real_sample, write_class_folders
 
 LOSSLESS = ("png", "bmp", "gif", "tiff", "webp", "pgm")
 

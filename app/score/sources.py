@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from app.score_arrays import ArrayInput, ArrayReadError, is_idx, read_csv, read_idx, read_npy
+from app.score.readers import ArrayInput, ArrayReadError, is_idx, read_csv, read_idx, read_npy
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                     ".pgm", ".ppm", ".pbm", ".pnm"}

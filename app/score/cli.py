@@ -20,12 +20,12 @@ from tqdm import tqdm
 from app.errors import ModelLoadError
 from app.predictor import BACKENDS, Predictor
 from app.preprocess import INVERT_CHOICES
-from app.score_decode import Decoder, WorkerFailed, WorkerModel
-from app.score_inputs import plan
-from app.score_outputs import OutputExists, check_output, make_writer
-from app.score_remote import RemoteError, RemoteModel
-from app.score_report import ReportError, evaluate, format_report, write_report
-from app.score_run import LocalModel, score
+from app.score.pool import Decoder, WorkerFailed, WorkerModel
+from app.score.sources import plan
+from app.score.writers import OutputExists, check_output, make_writer
+from app.score.remote import RemoteError, RemoteModel
+from app.score.report import ReportError, evaluate, format_report, write_report
+from app.score.run import LocalModel, score
 from app.settings import Settings, available_cpus, parse_device
 
 

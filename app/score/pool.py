@@ -23,9 +23,9 @@ import numpy as np
 from app.errors import InputError
 from app.predictor import Predictor
 from app.preprocess import SIZE, preprocess_image
-from app.score_inputs import Batch
-from app.score_outputs import writer_class
-from app.score_run import LocalModel, Scored, finish
+from app.score.sources import Batch
+from app.score.writers import writer_class
+from app.score.run import LocalModel, Scored, finish
 
 
 def decode_files(paths: list[str], invert: str) -> tuple[np.ndarray, list[str | None]]:

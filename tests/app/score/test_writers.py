@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from app.score_outputs import CsvWriter, JsonlWriter, OutputExists, make_writer, writer_class
-from app.score_report import ReportError, evaluate, format_report, write_report
-from tests.score_samples import CLASSES
+from app.score.writers import CsvWriter, JsonlWriter, OutputExists, make_writer, writer_class
+from app.score.report import ReportError, evaluate, format_report, write_report
+from tests.app.score.samples import CLASSES
 
 MODEL = {"model": "fashion-mnist", "version": "abc123def456"}
 PREDICTION = {"label": "Bag", "class_index": 8, "confidence": 0.75,

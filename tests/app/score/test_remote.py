@@ -13,8 +13,8 @@ import threading
 import pytest
 from PIL import Image
 
-from app.score import main
-from tests.score_samples import CLASSES
+from app.score.cli import main
+from tests.app.score.samples import CLASSES
 
 METADATA = json.dumps({"classes": CLASSES, "version": "abc123def456"}).encode()
 # route answers: (status, body) for GET (the model metadata) and POST (/predict)
