@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.predictor import Predictor  # noqa: E402
 from app.preprocess import preprocess_image  # noqa: E402
-from app.score.cli import available_cpus, main as score_main  # noqa: E402
+from app.score.cli import main as score_main  # noqa: E402
+from app.settings import available_cpus  # noqa: E402
 
 
 def best_of(repeat: int, contenders: dict) -> dict[str, float]:

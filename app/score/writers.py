@@ -1,10 +1,11 @@
 """Write the batch scorer's rows: CSV or JSON Lines by the output's extension, `-` for stdout.
 
-One row per image in input order. The model version is written once, at the top (a `#` comment
-line in CSV, a first `{"model": ...}` line in JSONL). Each batch goes out as whole lines in one
-write and is flushed, so a run stopped with Ctrl-C leaves only complete lines. Formatting
-(`format`, rows to text) is apart from writing (`emit`): the scorer's worker processes format
-their rows with a writer that has no stream, and the main process emits the text.
+Plain files other tools read with no option: a CSV whose first line is its header, a JSON Lines
+file of prediction objects only; one row per image in input order, the model version in each row
+(`model_version`). Each batch goes out as whole lines in one write and is flushed, so a run stopped
+with Ctrl-C leaves only complete lines. Formatting (`format`, rows to text) is apart from writing
+(`emit`): the scorer's worker processes format their rows with a writer that has no stream, and
+the main process emits the text.
 """
 from __future__ import annotations
 
@@ -44,13 +45,14 @@ class RowWriter:
     """Base: holds the class names and the stream (None: a formatter only, for worker processes);
     `format` turns a batch of row dicts into text, `emit` writes text, `write` does both."""
 
-    def __init__(self, classes: list[str], stream: TextIO | None = None, model: dict | None = None) -> None:
+    def __init__(self, classes: list[str], stream: TextIO | None = None) -> None:
         self.stream, self.classes = stream, classes
         if stream is not None:
-            self.emit(self.header(model or {}))
+            self.emit(self.header())
 
-    def header(self, model: dict) -> str:
-        raise NotImplementedError
+    def header(self) -> str:
+        """What the file starts with, before any row."""
+        return ""
 
     def format(self, rows: list[dict]) -> str:
         """The rows' text: whole lines."""
@@ -69,66 +71,33 @@ class RowWriter:
             self.stream.close()
 
 
-def number_texts(row: dict, classes: list[str]) -> tuple[str, list[str]] | None:
-    """The text of the row's confidence and of its probabilities in class order, or None for a row
-    without them. A float's text is `str`, as the csv and json modules write a finite float; the
-    confidence, one of the probabilities, is formatted once (float formatting is most of a row's cost)."""
-    probabilities = row.get("probabilities")
-    if not probabilities:
-        return None
-    values = [probabilities[name] for name in classes]
-    texts = list(map(str, values))
-    index, confidence = row.get("class_index"), row.get("confidence")
-    same = type(index) is int and 0 <= index < len(values) and values[index] is confidence
-    return (texts[index] if same else str(confidence)), texts
-
-
 class CsvWriter(RowWriter):
-    """Columns: source, index, true_label, label, class_index, confidence, p_<class> x10, error."""
+    """Columns: source, index, true_label, label, class_index, confidence, p_<class> x10, error,
+    model_version. An empty cell is a value the row does not have (an image file has no index, an
+    error row no prediction)."""
 
-    def header(self, model: dict) -> str:
-        comment = "# " + ", ".join(f"{key}: {value}" for key, value in model.items()) + "\n"
-        return comment + self._lines([[*FIELDS, *(f"p_{name}" for name in self.classes), "error"]])
+    def header(self) -> str:
+        return self._lines([[*FIELDS, *(f"p_{name}" for name in self.classes), "error", "model_version"]])
 
     def format(self, rows: list[dict]) -> str:
-        # Lines are joined here rather than by the csv module (twice as fast); a row whose text
-        # needs quoting goes through the csv module, so the output is the same either way.
-        no_numbers = "," * (len(self.classes) + 1)  # empty confidence and probabilities
-        lines = []
-        for row in rows:
-            source, true_label, label, error = (row.get("source"), row.get("true_label"), row.get("label"),
-                                                row.get("error"))
-            text = f"{source}{true_label}{label}{error}"
-            if "," in text or '"' in text or "\n" in text or "\r" in text:
-                lines.append(self._lines([self._cells(row)]))
-                continue
-            index, class_index = row.get("index"), row.get("class_index")
-            numbers = number_texts(row, self.classes)
-            lines.append(f"{source},{'' if index is None else index},{true_label or ''},{label or ''},"
-                         f"{'' if class_index is None else class_index},"
-                         + (f"{numbers[0]},{','.join(numbers[1])}," if numbers else no_numbers)
-                         + f"{error or ''}\n")
-        return "".join(lines)
+        return self._lines(self._cells(row) for row in rows)
 
     def _cells(self, row: dict) -> list:
         """The row's cells in column order (None: an empty cell)."""
         probabilities = row.get("probabilities") or {}
         return [*(row.get(key) for key in FIELDS), *(probabilities.get(name) for name in self.classes),
-                row.get("error")]
+                row.get("error"), row.get("model_version")]
 
     @staticmethod
-    def _lines(cells: list[list]) -> str:
-        """CSV text of the rows (None is an empty cell)."""
+    def _lines(rows) -> str:
+        """CSV text of the rows; lines end in \n, as the rest of the scorer's text does."""
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(cells)
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
         return buffer.getvalue()
 
 
 class JsonlWriter(RowWriter):
-    """One JSON object per line (keys with a None value left out); the first line is `{"model": {...}}`."""
-
-    def header(self, model: dict) -> str:
-        return json.dumps({"model": {**model, "classes": self.classes}}) + "\n"
+    """One prediction (or error) object per line, keys with a None value left out."""
 
     def format(self, rows: list[dict]) -> str:
         return "".join(json.dumps({key: value for key, value in row.items() if value is not None}) + "\n"
@@ -145,6 +114,6 @@ def writer_class(target: str) -> type[RowWriter]:
     raise ValueError(f"cannot tell the output format of {target!r}: use a .csv or .jsonl name, or -")
 
 
-def make_writer(target: str, force: bool, classes: list[str], model: dict) -> RowWriter:
+def make_writer(target: str, force: bool, classes: list[str]) -> RowWriter:
     """The writer for `target`, checked by `check_output`, on its stream."""
-    return check_output(target, force)(classes, open_stream(target), model)
+    return check_output(target, force)(classes, open_stream(target))

@@ -1,20 +1,18 @@
-"""Decoding image files for the batch scorer: formats, unreadable files, order across workers."""
+"""The scorer's worker pool: how many workers a run gets, input order kept across them, workers
+scoring files as this process does, and a worker without its model ending the run cleanly."""
 from __future__ import annotations
 
 from functools import reduce
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from app.predictor import Predictor
-from app.score.pool import Decoder, WorkerFailed, WorkerModel, decode_files, read_file
-from app.score.sources import plan
-from app.score.writers import CsvWriter
+from app.score.pool import Pool, WorkerFailed, WorkerModel, pool_for
 from app.score.run import LocalModel, Scored, finish
+from app.score.sources import plan
+from app.score.writers import CsvWriter, JsonlWriter
 from tests.app.score.samples import CLASSES, real_sample, write_class_folders
-
-LOSSLESS = ("png", "bmp", "gif", "tiff", "webp", "pgm")
 
 
 @pytest.fixture(scope="module")
@@ -22,46 +20,14 @@ def sample(fmnist_dir):
     return real_sample(fmnist_dir, 30)
 
 
-def test_lossless_formats_decode_to_the_training_pixels(tmp_path, sample):
-    images, labels = sample
-    paths = write_class_folders(tmp_path, images[:6], labels[:6], formats=LOSSLESS)
-    # webp is lossy by default in PIL; save it lossless so the pixels must match exactly
-    Image.fromarray(images[4]).save(paths[4], lossless=True)
-    pixels, errors = decode_files([str(p) for p in paths], "auto")
-    assert errors == [None] * 6
-    np.testing.assert_array_equal(pixels, images[:6] / np.float32(255))
-
-
-def test_jpeg_and_inverted_large_rgb_images(tmp_path, sample):
-    images, _ = sample
-    Image.fromarray(images[0]).save(tmp_path / "a.jpg", quality=95)
-    big = Image.fromarray(255 - images[1]).resize((280, 280), Image.Resampling.NEAREST).convert("RGB")
-    big.save(tmp_path / "b.png")  # dark object on white, 10x the size: inverted and shrunk
-    pixels, errors = decode_files([str(tmp_path / "a.jpg"), str(tmp_path / "b.png")], "auto")
-    assert errors == [None, None]
-    assert np.abs(pixels[0] - images[0] / 255.0).mean() < 0.02
-    assert np.abs(pixels[1] - images[1] / 255.0).mean() < 0.05
-
-
-def test_unreadable_files_get_messages(tmp_path, sample):
-    (tmp_path / "text.png").write_text("this is not an image")
-    (tmp_path / "empty.png").write_bytes(b"")
-    Image.fromarray(sample[0][0]).save(tmp_path / "good.png")
-    paths = [str(tmp_path / name) for name in ("text.png", "good.png", "empty.png", "gone.png")]
-    pixels, errors = decode_files(paths, "auto")
-    assert "not a readable image" in errors[0] and errors[1] is None
-    assert "empty" in errors[2] and "No such file" in errors[3]
-    np.testing.assert_array_equal(pixels[1], sample[0][0] / np.float32(255))
-
-
 @pytest.mark.parametrize("workers", [1, 2])
-def test_decoder_keeps_input_order(tmp_path, sample, workers):
+def test_pool_keeps_input_order(tmp_path, sample, workers):
     images, labels = sample
     write_class_folders(tmp_path, images, labels)
     (tmp_path / "bag" / "0000-broken.png").write_bytes(b"broken")
     sources = plan([str(tmp_path)], CLASSES)
-    with Decoder(workers) as decoder:
-        batches = list(decoder.decoded(b for s in sources for b in s.batches(7)))
+    with Pool(workers) as pool:
+        batches = list(pool.scored(b for s in sources for b in s.batches(7)))
     files = [p for b in batches for p in b.sources]
     assert files == sorted(files, key=lambda p: (p.rsplit("/", 2)[-2], p))  # walk order kept
     by_name = {p: (b.pixels[i], b.errors[i]) for b in batches for i, p in enumerate(b.sources)}
@@ -81,17 +47,20 @@ def test_workers_score_files_as_this_process_does(tmp_path, sample, trained_mode
     (tmp_path / "bag" / "0000-broken.png").write_bytes(b"broken")
     model = LocalModel(Predictor.load(trained_model_dir, device="cpu"))
     sources = plan([str(tmp_path)], CLASSES)
-    worker_model = WorkerModel(str(trained_model_dir), "onnx", "cpu", "out.csv")
-    with Decoder(2, "auto", worker_model) as decoder:
-        scored = list(decoder.decoded(b for s in sources for b in s.batches(7)))
-    with Decoder(1) as decoder:
+    worker_model = WorkerModel(str(trained_model_dir), "onnx", "cpu", CsvWriter)
+    with Pool(2, "auto", worker_model) as pool:
+        scored = list(pool.scored(b for s in sources for b in s.batches(7)))
+    with Pool(1) as pool:
         here = [finish(b, model, model.infer(b), CsvWriter(CLASSES).format)
-                for b in decoder.decoded(b for s in sources for b in s.batches(7))]
+                for b in pool.scored(b for s in sources for b in s.batches(7))]
     assert all(isinstance(s, Scored) for s in scored) and len(scored) == len(here) == 5
     assert [s.text for s in scored] == [s.text for s in here]
     assert [s.text.count("\n") for s in scored] == [7, 7, 7, 7, 3]
     total, total_here = reduce(Scored.extend, scored), reduce(Scored.extend, here)
-    assert total.errors == 1 and "0000-broken.png,,Bag," + "," * 13 + "not a readable image" in total.text
+    broken = [line for line in total.text.splitlines() if "0000-broken.png" in line]
+    assert total.errors == 1 and len(broken) == 1
+    assert f"0000-broken.png,,Bag,{',' * 13}not a readable image" in broken[0]
+    assert broken[0].endswith(f",{model.version}")
     assert (total.images, total.y_true, total.y_pred) == (31, total_here.y_true, total_here.y_pred)
     assert sorted(total.y_true) == sorted(labels.tolist())  # every labelled image but the broken one
     assert np.mean(np.array(total.y_true) == np.array(total.y_pred)) > 0.5  # a trained model's guesses
@@ -102,21 +71,24 @@ def test_a_worker_without_its_model_stops_the_run_with_one_message(tmp_path, sam
     message naming the file, which `app.score` prints as one line, not a traceback per worker."""
     images, labels = sample
     write_class_folders(tmp_path, images[:4], labels[:4])
-    gone = WorkerModel(str(tmp_path / "no-model"), "onnx", "cpu", "out.csv")
-    with Decoder(2, "auto", gone) as decoder, pytest.raises(WorkerFailed) as caught:
-        list(decoder.decoded(b for s in plan([str(tmp_path)], CLASSES) for b in s.batches(2)))
+    gone = WorkerModel(str(tmp_path / "no-model"), "onnx", "cpu", CsvWriter)
+    with Pool(2, "auto", gone) as pool, pytest.raises(WorkerFailed) as caught:
+        list(pool.scored(b for s in plan([str(tmp_path)], CLASSES) for b in s.batches(2)))
     assert "could not load the model" in str(caught.value)
     assert "no-model" in str(caught.value)
 
 
-@pytest.mark.parametrize("size", [0, 570, 65_536, 200_001])
-def test_read_file_returns_every_byte(tmp_path, size):
-    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
-    (tmp_path / "f").write_bytes(data)
-    assert read_file(str(tmp_path / "f")) == data
-
-
-def test_a_folder_or_missing_file_is_an_error_row(tmp_path):
-    (tmp_path / "dir.png").mkdir()
-    _, errors = decode_files([str(tmp_path / "dir.png"), str(tmp_path / "gone.png")], "auto")
-    assert all(e.startswith("cannot read the file") for e in errors), errors
+@pytest.mark.parametrize("workers, batch_size, expected", [(8, 7, 5), (2, 7, 2), (8, 100, 1)])
+def test_a_run_gets_no_more_workers_than_batches_of_files(tmp_path, sample, trained_model_dir,
+                                                           workers, batch_size, expected):
+    """30 files in batches of 7 are 5 batches: at most 5 workers, each with the model (CPU), and
+    one batch needs no pool at all."""
+    images, labels = sample
+    write_class_folders(tmp_path, images, labels)
+    np.save(tmp_path.parent / f"{tmp_path.name}.npy", images)  # arrays add no work for the workers
+    sources = plan([str(tmp_path), str(tmp_path.parent / f"{tmp_path.name}.npy")], CLASSES)
+    model = LocalModel(Predictor.load(trained_model_dir, device="cpu"))
+    with pool_for(model, sources, batch_size, workers, "auto", str(trained_model_dir), JsonlWriter) as pool:
+        assert pool.workers == expected and (pool.pool is None) == (expected == 1)
+        items = list(pool.scored(b for s in sources for b in s.batches(batch_size)))
+    assert sum(len(item) if not isinstance(item, Scored) else item.images for item in items) == 60

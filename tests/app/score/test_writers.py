@@ -1,79 +1,104 @@
-"""The batch scorer's writers (CSV, JSON Lines, stdout) and its report."""
+"""The batch scorer's writers: plain CSV (header first, model_version column) and JSON Lines (one
+prediction object per line), read back as other tools read them; stdout; no overwrite without
+--force."""
 from __future__ import annotations
 
 import csv
 import io
 import json
-import sys
 
+import pandas as pd
 import pytest
 
 from app.score.writers import CsvWriter, JsonlWriter, OutputExists, make_writer, writer_class
-from app.score.report import ReportError, evaluate, format_report, write_report
 from tests.app.score.samples import CLASSES
 
-MODEL = {"model": "fashion-mnist", "version": "abc123def456"}
+VERSION = "abc123def456"
 PREDICTION = {"label": "Bag", "class_index": 8, "confidence": 0.75,
               "probabilities": {name: (0.75 if name == "Bag" else 0.25 / 9) for name in CLASSES}}
-ROWS = [{"source": "a.png", "index": None, "true_label": "Bag", **PREDICTION},
-        {"source": "x.npy", "index": 3, "true_label": None, "error": "not a readable image"}]
+ROWS = [{"source": "a.png", "index": None, "true_label": "Bag", **PREDICTION, "model_version": VERSION},
+        {"source": "x.npy", "index": 3, "true_label": None, "error": "not a readable image",
+         "model_version": VERSION}]
+# names other tools must take as they are: commas, quotes, line breaks
+ODD_ROWS = [{"source": 'dir,x/"a".png', "index": None, "true_label": None, **PREDICTION, "model_version": VERSION},
+            {"source": "b\nc.png", "index": 0, "true_label": "Bag", "error": 'bad "header", line\r\n2',
+             "model_version": VERSION},
+            {"source": "c.png", "index": 7, "true_label": None, **PREDICTION, "confidence": 0.1 + 0.2,
+             "model_version": VERSION}]
+COLUMNS = ["source", "index", "true_label", "label", "class_index", "confidence",
+           *(f"p_{name}" for name in CLASSES), "error", "model_version"]
 
 
-def test_csv_rows(tmp_path):
-    writer = make_writer(str(tmp_path / "out.csv"), False, CLASSES, MODEL)
-    writer.write(ROWS)
+def write(path, rows) -> str:
+    writer = make_writer(str(path), False, CLASSES)
+    writer.write(rows)
     writer.close()
-    lines = (tmp_path / "out.csv").read_text().splitlines()
-    assert lines[0] == "# model: fashion-mnist, version: abc123def456"
-    rows = list(csv.DictReader(lines[1:]))
-    assert rows[0]["source"] == "a.png" and rows[0]["label"] == "Bag" and rows[0]["class_index"] == "8"
-    assert float(rows[0]["p_Bag"]) == 0.75 and float(rows[0]["p_T-shirt/top"]) == pytest.approx(0.25 / 9)
-    assert rows[0]["error"] == "" and rows[0]["index"] == ""
-    assert rows[1]["index"] == "3" and rows[1]["error"] == "not a readable image" and rows[1]["label"] == ""
+    return path.read_bytes().decode("utf-8")  # as written: a \r inside a quoted cell stays
+
+
+def test_csv_is_header_then_one_row_per_image(tmp_path):
+    text = write(tmp_path / "out.csv", ROWS + ODD_ROWS)
+    assert text.splitlines()[0] == ",".join(COLUMNS)
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [row["source"] for row in rows] == [row["source"] for row in ROWS + ODD_ROWS]
+    assert all(list(row) == COLUMNS and row["model_version"] == VERSION for row in rows)
+    assert rows[0]["label"] == "Bag" and rows[0]["class_index"] == "8" and rows[0]["index"] == ""
+    assert float(rows[0]["p_Bag"]) == 0.75 and float(rows[0]["p_T-shirt/top"]) == 0.25 / 9
+    assert rows[0]["error"] == "" and rows[1]["error"] == "not a readable image" and rows[1]["label"] == ""
+    assert rows[3]["error"] == 'bad "header", line\r\n2' and float(rows[4]["confidence"]) == 0.1 + 0.2
+
+
+def test_pandas_reads_the_csv_with_no_option(tmp_path):
+    write(tmp_path / "out.csv", ROWS + ODD_ROWS)
+    frame = pd.read_csv(tmp_path / "out.csv")
+    assert list(frame.columns) == COLUMNS and len(frame) == 5
+    assert (frame["model_version"] == VERSION).all()
+    assert frame["source"].tolist() == [row["source"] for row in ROWS + ODD_ROWS]
+    assert frame.loc[0, "label"] == "Bag" and frame.loc[0, "p_Bag"] == 0.75
+    assert frame["error"].isna().tolist() == ["error" not in row for row in ROWS + ODD_ROWS]
+
+
+def test_an_empty_run_is_a_csv_with_its_header_only(tmp_path):
+    assert write(tmp_path / "out.csv", []) == ",".join(COLUMNS) + "\n"
+    assert pd.read_csv(tmp_path / "out.csv").empty
 
 
 def test_csv_text_is_the_csv_modules(tmp_path):
-    """The writer joins most lines itself: the text must be exactly what csv.writer makes, quoting
-    included, for plain rows, error rows and names with commas, quotes and line breaks."""
-    rows = [*ROWS, {"source": 'dir,x/"a".png', "index": None, "true_label": None, **PREDICTION},
-            {"source": "b\nc.png", "index": 0, "true_label": "Bag", "error": 'bad "header", line\r\n2'},
-            {"source": "c.png", "index": 7, "true_label": None, **PREDICTION, "confidence": 0.1 + 0.2}]
-    writer = make_writer(str(tmp_path / "out.csv"), False, CLASSES, MODEL)
-    writer.write(rows)
-    writer.close()
+    """Quoting as csv.writer quotes, floats at full precision (their shortest exact text)."""
     expected = io.StringIO()
     csv.writer(expected, lineterminator="\n").writerows(
-        [[row.get(key) for key in ("source", "index", "true_label", "label", "class_index", "confidence")]
-         + [(row.get("probabilities") or {}).get(name) for name in CLASSES] + [row.get("error")] for row in rows])
-    assert (tmp_path / "out.csv").read_bytes().decode().split("\n", 2)[2] == expected.getvalue()
+        [[row.get(key) for key in COLUMNS[:6]] + [(row.get("probabilities") or {}).get(name) for name in CLASSES]
+         + [row.get("error"), row.get("model_version")] for row in ROWS + ODD_ROWS])
+    assert write(tmp_path / "out.csv", ROWS + ODD_ROWS).split("\n", 1)[1] == expected.getvalue()
 
 
-def test_jsonl_rows(tmp_path):
-    writer = make_writer(str(tmp_path / "out.jsonl"), False, CLASSES, MODEL)
-    writer.write(ROWS)
-    writer.close()
-    header, first, second = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert header == {"model": {**MODEL, "classes": CLASSES}}
-    assert first == {"source": "a.png", "true_label": "Bag", **PREDICTION}
-    assert second == {"source": "x.npy", "index": 3, "error": "not a readable image"}
+def test_jsonl_is_one_prediction_object_per_line(tmp_path):
+    lines = write(tmp_path / "out.jsonl", ROWS + ODD_ROWS).splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 5 and all(record["model_version"] == VERSION for record in records)
+    assert records[0] == {"source": "a.png", "true_label": "Bag", **PREDICTION, "model_version": VERSION}
+    assert records[1] == {"source": "x.npy", "index": 3, "error": "not a readable image", "model_version": VERSION}
+    assert all(("error" in record) != ("label" in record) for record in records)  # a prediction or an error
+    frame = pd.read_json(tmp_path / "out.jsonl", lines=True)
+    assert len(frame) == 5 and (frame["model_version"] == VERSION).all()
 
 
-def test_stdout(capsys):
-    writer = make_writer("-", False, CLASSES, MODEL)
+def test_stdout_is_json_lines(capsys):
+    writer = make_writer("-", False, CLASSES)
     writer.write(ROWS[:1])
     writer.close()
     lines = capsys.readouterr().out.splitlines()
-    assert json.loads(lines[1])["label"] == "Bag"
+    assert len(lines) == 1 and json.loads(lines[0])["label"] == "Bag"
 
 
 def test_no_overwrite_without_force(tmp_path):
     out = tmp_path / "out.csv"
     out.write_text("precious")
     with pytest.raises(OutputExists, match="--force"):
-        make_writer(str(out), False, CLASSES, MODEL)
+        make_writer(str(out), False, CLASSES)
     assert out.read_text() == "precious"
-    make_writer(str(out), True, CLASSES, MODEL).close()
-    assert out.read_text().startswith("# model")
+    make_writer(str(out), True, CLASSES).close()
+    assert out.read_text().startswith("source,index,")
 
 
 @pytest.mark.parametrize("target, kind", [("a.csv", CsvWriter), ("A.CSV", CsvWriter), ("a.jsonl", JsonlWriter),
@@ -86,36 +111,3 @@ def test_format_by_extension(target, kind):
 def test_unknown_format_refused(target):
     with pytest.raises(ValueError, match=".csv or .jsonl"):
         writer_class(target)
-
-
-def test_evaluate_and_format():
-    report = evaluate([0, 0, 1, 1, 9], [0, 1, 1, 1, 8], CLASSES)
-    assert report["count"] == 5 and report["correct"] == 3 and report["accuracy"] == pytest.approx(0.6)
-    assert report["per_class"]["T-shirt/top"] == {"count": 2, "correct": 1, "accuracy": 0.5}
-    assert report["per_class"]["Dress"] == {"count": 0, "correct": 0, "accuracy": None}
-    assert report["confusion"][0][1] == 1 and report["confusion"][9][8] == 1
-    assert sum(map(sum, report["confusion"])) == 5
-    text = format_report(report)
-    assert "accuracy: 0.6000 (3/5" in text and "Dress" in text and "n/a" in text
-
-
-def test_write_report_json_and_png(tmp_path):
-    evaluation = evaluate([0, 1, 2], [0, 1, 1], CLASSES)
-    written = write_report(tmp_path / "r", {"summary": {"images": 3}, "evaluation": evaluation})
-    assert sorted(p.name for p in written) == ["confusion.png", "per_class.png", "report.json"]
-    assert json.loads((tmp_path / "r" / "report.json").read_text())["evaluation"]["correct"] == 2
-    assert (tmp_path / "r" / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_write_report_without_labels_has_no_png(tmp_path):
-    written = write_report(tmp_path, {"summary": {"images": 3}, "evaluation": None})
-    assert [p.name for p in written] == ["report.json"]
-
-
-def test_report_without_matplotlib_says_how_to_get_it(tmp_path, monkeypatch):
-    """The slim serving image has no matplotlib: hidden here (None in sys.modules fails the import)."""
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    evaluation = evaluate([0], [0], CLASSES)
-    with pytest.raises(ReportError, match=r"pip install 'fashion-mnist-serving\[report\]'"):
-        write_report(tmp_path, {"summary": {}, "evaluation": evaluation})
-    assert json.loads((tmp_path / "report.json").read_text())["evaluation"]["accuracy"] == 1.0
