@@ -50,7 +50,7 @@ def stub_url(request):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)  # quick shutdown
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
