@@ -1,22 +1,67 @@
-"""The batch scorer's inputs: IDX, .npy and CSV readers, folder walking and class-folder labels."""
+"""The batch scorer's readers: image files decoded as the server decodes an upload, IDX (with the
+labels file beside), .npy and CSV arrays, each checked against the real Fashion-MNIST pixels."""
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from app.preprocess import pixels_to_array
-from app.score_arrays import ArrayReadError, labels_path_for, read_csv, read_idx, read_npy
-from app.score_inputs import folder_files, label_from_folder, plan, walk_images
-from tests.score_samples import CLASSES, FOLDER_NAMES, real_sample, write_class_folders, write_csv, \
-    write_idx_pair
+from app.score.readers import ArrayReadError, decode_files, labels_path_for, read_csv, read_file, read_idx, \
+    read_npy
+from tests.app.score.samples import real_sample, write_class_folders, write_csv, write_idx_pair
+
+LOSSLESS = ("png", "bmp", "gif", "tiff", "webp", "pgm")
 
 
 @pytest.fixture(scope="module")
 def sample(fmnist_dir):
     return real_sample(fmnist_dir, 40)
+
+
+def test_lossless_formats_decode_to_the_training_pixels(tmp_path, sample):
+    images, labels = sample
+    paths = write_class_folders(tmp_path, images[:6], labels[:6], formats=LOSSLESS)
+    # webp is lossy by default in PIL; save it lossless so the pixels must match exactly
+    Image.fromarray(images[4]).save(paths[4], lossless=True)
+    pixels, errors = decode_files([str(p) for p in paths], "auto")
+    assert errors == [None] * 6
+    np.testing.assert_array_equal(pixels, images[:6] / np.float32(255))
+
+
+def test_jpeg_and_inverted_large_rgb_images(tmp_path, sample):
+    images, _ = sample
+    Image.fromarray(images[0]).save(tmp_path / "a.jpg", quality=95)
+    big = Image.fromarray(255 - images[1]).resize((280, 280), Image.Resampling.NEAREST).convert("RGB")
+    big.save(tmp_path / "b.png")  # dark object on white, 10x the size: inverted and shrunk
+    pixels, errors = decode_files([str(tmp_path / "a.jpg"), str(tmp_path / "b.png")], "auto")
+    assert errors == [None, None]
+    assert np.abs(pixels[0] - images[0] / 255.0).mean() < 0.02
+    assert np.abs(pixels[1] - images[1] / 255.0).mean() < 0.05
+
+
+def test_unreadable_files_get_messages(tmp_path, sample):
+    (tmp_path / "text.png").write_text("this is not an image")
+    (tmp_path / "empty.png").write_bytes(b"")
+    Image.fromarray(sample[0][0]).save(tmp_path / "good.png")
+    paths = [str(tmp_path / name) for name in ("text.png", "good.png", "empty.png", "gone.png")]
+    pixels, errors = decode_files(paths, "auto")
+    assert "not a readable image" in errors[0] and errors[1] is None
+    assert "empty" in errors[2] and "No such file" in errors[3]
+    np.testing.assert_array_equal(pixels[1], sample[0][0] / np.float32(255))
+
+
+@pytest.mark.parametrize("size", [0, 570, 65_536, 200_001])
+def test_read_file_returns_every_byte(tmp_path, size):
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    (tmp_path / "f").write_bytes(data)
+    assert read_file(str(tmp_path / "f")) == data
+
+
+def test_a_folder_or_missing_file_is_an_error_row(tmp_path):
+    (tmp_path / "dir.png").mkdir()
+    _, errors = decode_files([str(tmp_path / "dir.png"), str(tmp_path / "gone.png")], "auto")
+    assert all(e.startswith("cannot read the file") for e in errors), errors
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -115,57 +160,3 @@ def test_csv_bad_line_is_an_error_for_that_row(tmp_path, sample):
     assert len(read.images) == 4
     assert read.errors[0] is None and read.errors[3] is None
     assert "0..255" in read.errors[1] and "784" in read.errors[2]
-
-
-@pytest.mark.parametrize("folder, expected", [
-    ("T-shirt_top", 0), ("tshirt-top", 0), ("T-shirt", 0), ("ankle boot", 9), ("Ankle_Boot", 9),
-    ("sneaker", 7), ("7", 7), ("photos", None), ("12", None),
-])
-def test_label_from_folder(folder, expected):
-    assert label_from_folder(Path("data") / folder / "a.png", CLASSES) == expected
-
-
-def test_no_folder_no_label():
-    assert label_from_folder(Path("a.png"), CLASSES) is None
-    assert [label_from_folder(Path(name) / "x.png", CLASSES) for name in FOLDER_NAMES] == list(range(10))
-
-
-def test_walk_sorted_recursive_and_symlink_loop_safe(tmp_path, sample):
-    images, labels = sample
-    write_class_folders(tmp_path / "data", images[:12], labels[:12], formats=("png", "jpg", "bmp"))
-    (tmp_path / "data" / "notes.txt").write_text("not an image")
-    os.symlink(tmp_path / "data", tmp_path / "data" / "bag" / "loop")  # a loop back to the top
-    os.symlink(tmp_path / "data" / "sneaker", tmp_path / "data" / "zz-link")  # a second way in
-    found = list(walk_images(tmp_path / "data"))
-    assert len(found) == 12 == len(set(found))
-    assert all(path.suffix in (".png", ".jpg", ".bmp") for path in found)
-    assert [p.parent.name for p in found] == sorted(p.parent.name for p in found)
-
-
-@pytest.mark.parametrize("root", [".", "data", "./data/", "data/../data"])
-def test_folder_files_name_and_label_like_walk_images(tmp_path, sample, monkeypatch, root):
-    """plan takes paths and labels per folder: the same text and label as per file from walk_images."""
-    images, labels = sample
-    write_class_folders(tmp_path / "data", images[:12], labels[:12], formats=("png", "jpg"))
-    (tmp_path / "data" / "..png").write_bytes(b"")  # Path.suffix says .png: kept alike
-    (tmp_path / "data" / "x.png.").write_bytes(b"")
-    monkeypatch.chdir(tmp_path)
-    expected = [(str(path), label_from_folder(path, CLASSES)) for path in walk_images(Path(root))]
-    assert list(folder_files(Path(root), CLASSES)) == expected and len(expected) == 13
-    assert sorted(label for _, label in expected if label is not None) == sorted(labels[:12].tolist())
-
-
-def test_plan_keeps_input_order_and_labels(tmp_path, sample):
-    images, labels = sample
-    write_class_folders(tmp_path / "folder", images[:10], labels[:10])
-    idx = write_idx_pair(tmp_path / "idx", images[:5], labels[:5])
-    np.save(tmp_path / "a.npy", images[:3])
-    sources = plan([str(tmp_path / "folder"), str(idx), str(tmp_path / "missing.png"),
-                    str(tmp_path / "a.npy")], CLASSES)
-    assert [s.count for s in sources] == [10, 5, 1, 3]
-    assert sorted(label for _, label in sources[0].files) == sorted(labels[:10].tolist())
-    assert sources[2].error == "no such file or directory"
-    batches = [b for s in sources for b in s.batches(4)]
-    assert [len(b) for b in batches] == [4, 4, 2, 4, 1, 1, 3]
-    assert batches[3].indices == [0, 1, 2, 3] and batches[3].labels == labels[:4].tolist()
-    assert batches[-1].labels == [None] * 3

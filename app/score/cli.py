@@ -1,4 +1,5 @@
-"""Batch scoring: `python -m app.score INPUT... --out FILE` (console script `fashion-mnist-score`).
+"""The batch scorer's command line: `python -m app.score INPUT... --out FILE` (console script
+`fashion-mnist-score`): arguments, the model, the run, the summary and report, the exit status.
 
 Scores image files, folders, IDX files, .npy arrays and CSVs with the served model (or a running
 service with --url) and writes one row per image. Exit status: 0 done (error rows included unless
@@ -20,12 +21,12 @@ from tqdm import tqdm
 from app.errors import ModelLoadError
 from app.predictor import BACKENDS, Predictor
 from app.preprocess import INVERT_CHOICES
-from app.score_decode import Decoder, WorkerFailed, WorkerModel
-from app.score_inputs import plan
-from app.score_outputs import OutputExists, check_output, make_writer
-from app.score_remote import RemoteError, RemoteModel
-from app.score_report import ReportError, evaluate, format_report, write_report
-from app.score_run import LocalModel, score
+from app.score.pool import WorkerFailed, pool_for
+from app.score.remote import RemoteError, RemoteModel
+from app.score.report import ReportError, evaluate, format_report, write_report
+from app.score.run import LocalModel, score
+from app.score.sources import plan
+from app.score.writers import OutputExists, check_output, make_writer
 from app.settings import Settings, available_cpus, parse_device
 
 
@@ -120,19 +121,16 @@ def run(args: argparse.Namespace, model, say, started: float) -> int:
     """Plan the inputs, score them into the output, then print the summary and the report."""
     sources = plan(args.inputs, model.classes, warn=lambda message: say(f"warning: {message}"))
     total = sum(source.count for source in sources)
-    file_batches = sum(-(-len(s.files) // args.batch_size) for s in sources if s.files)
-    workers = min(args.workers, file_batches) if model.needs_pixels else 1
     info = {"model": model.metadata.get("name", "fashion-mnist"), "version": model.version,
             "backend": model.backend, "device": model.device}
-    writer = make_writer(args.out, args.force, model.classes, info)
+    writer = make_writer(args.out, args.force, model.classes)
     stop = _StopOnCtrlC()
     try:
-        with Decoder(max(1, workers), args.invert, _worker_model(args, model)) as decoder, \
+        with pool_for(model, sources, args.batch_size, args.workers, args.invert, args.model_dir,
+                      type(writer)) as pool, \
                 tqdm(total=total, unit="img", file=sys.stderr, disable=None, smoothing=0.1) as bar:
             batches = chain.from_iterable(source.batches(args.batch_size) for source in sources)
-            if model.needs_pixels:
-                batches = decoder.decoded(batches)
-            tally = score(batches, model, writer, bar.update, stop)
+            tally = score(pool.scored(batches), model, writer, bar.update, stop)
     finally:
         stop.restore()
         writer.close()
@@ -141,15 +139,6 @@ def run(args: argparse.Namespace, model, say, started: float) -> int:
                "images_per_second": round(tally.images / seconds, 1) if seconds else None,
                "interrupted": tally.interrupted, "output": args.out, **info}
     return _finish(args, tally, summary, model.classes, say)
-
-
-def _worker_model(args: argparse.Namespace, model) -> WorkerModel | None:
-    """The local model again for each decoding worker, which then scores its files whole; none for
-    the service, nor for a GPU (a forked worker cannot use the parent's CUDA, and one GPU model per
-    worker would not help: there the workers only decode)."""
-    if not isinstance(model, LocalModel) or model.device != "cpu":
-        return None
-    return WorkerModel(args.model_dir, model.backend, model.device, args.out)
 
 
 def _finish(args, tally, summary: dict, classes: list[str], say) -> int:

@@ -1,4 +1,5 @@
-"""Score the image files of each batch in worker processes, so the work uses every CPU.
+"""The batch scorer's parallelism: worker processes that score the image files of each batch, so
+the work uses every CPU.
 
 PIL releases the GIL only for part of a decode, so threads would not scale; processes do. Each
 worker loads the model once (one thread) and takes a whole slice of a batch through the one code
@@ -6,11 +7,11 @@ path of a prediction: decode (`preprocess_image`), `Predictor.predict`, `Predict
 and the output writer's `format`; it sends back the rows' text and the counts, so the main process
 only writes. Batches come back in input order, with a few scored ahead while one is written.
 Without a model for the workers (a GPU model: CUDA does not survive a fork) they only decode.
-With one worker everything runs in this process (no pool to start).
+With one worker everything runs in this process (no pool to start). The one other thread of a run,
+which writes batch k while the model runs batch k+1, is the loop's own (app.score.run).
 """
 from __future__ import annotations
 
-import os
 import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -20,41 +21,11 @@ from typing import Iterator
 
 import numpy as np
 
-from app.errors import InputError
 from app.predictor import Predictor
-from app.preprocess import SIZE, preprocess_image
-from app.score_inputs import Batch
-from app.score_outputs import writer_class
-from app.score_run import LocalModel, Scored, finish
-
-
-def decode_files(paths: list[str], invert: str) -> tuple[np.ndarray, list[str | None]]:
-    """float32 [n, 28, 28] for the files (zeros where one failed) and one error message per file."""
-    pixels = np.zeros((len(paths), SIZE, SIZE), dtype=np.float32)
-    errors: list[str | None] = [None] * len(paths)
-    for i, path in enumerate(paths):
-        try:
-            pixels[i] = preprocess_image(read_file(path), invert=invert)
-        except InputError as exc:
-            errors[i] = exc.message
-        except OSError as exc:
-            errors[i] = f"cannot read the file: {exc.strerror or exc}"
-        except Exception as exc:  # a decoder bug on one odd file must not end a long run
-            errors[i] = f"cannot decode the file: {type(exc).__name__}: {exc}"
-    return pixels, errors
-
-
-def read_file(path: str) -> bytes:
-    """A file's bytes through the OS calls alone: a buffered `open()` costs about twice as much,
-    and for a 28x28 PNG that is 5% of scoring it."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+from app.score.readers import decode_files
+from app.score.run import LocalModel, Scored, finish
+from app.score.sources import Batch, Source
+from app.score.writers import RowWriter
 
 
 def decode(batch: Batch, invert: str) -> Batch:
@@ -71,7 +42,7 @@ class WorkerModel:
     model_dir: str
     backend: str
     device: str
-    out: str
+    writer: type[RowWriter]
 
 
 _worker: dict = {}  # this worker process's model and row formatter, set once by _start_worker
@@ -92,7 +63,7 @@ def _start_worker(model: WorkerModel | None) -> None:
         _worker["failed"] = f"a scoring worker could not load the model: {exc}"
         return
     _worker["model"] = LocalModel(predictor)
-    _worker["format"] = writer_class(model.out)(predictor.classes).format
+    _worker["format"] = model.writer(predictor.classes).format
 
 
 def work(batch: Batch, invert: str) -> Batch | Scored:
@@ -104,25 +75,44 @@ def work(batch: Batch, invert: str) -> Batch | Scored:
     return batch if model is None else finish(batch, model, model.infer(batch), _worker["format"])
 
 
-class Decoder:
-    """Turns file batches into `Scored` ones (or decoded ones, see above) in `workers` processes;
-    other batches, and every batch when `workers` is 1, pass through decoded here."""
+def pool_for(model, sources: list[Source], batch_size: int, workers: int, invert: str,
+             model_dir: str, writer: type[RowWriter]) -> "Pool":
+    """The pool a run needs: none for the service (it decodes the files itself); else at most
+    `workers` processes, no more than there are batches of files. The workers get the model on a
+    CPU; for a GPU they only decode (a forked worker cannot use the parent's CUDA, and one GPU
+    model per worker would not help)."""
+    if not model.needs_pixels:
+        return Pool(decodes=False)
+    file_batches = sum(-(-len(source.files) // batch_size) for source in sources if source.files)
+    worker_model = WorkerModel(model_dir, model.backend, model.device, writer) \
+        if isinstance(model, LocalModel) and model.device == "cpu" else None
+    return Pool(max(1, min(workers, file_batches)), invert, worker_model)
 
-    def __init__(self, workers: int, invert: str = "auto", model: WorkerModel | None = None) -> None:
-        self.invert, self.workers = invert, workers
+
+class Pool:
+    """Turns file batches into `Scored` ones (or decoded ones, see above) in `workers` processes;
+    other batches, and every batch when `workers` is 1, pass through decoded here. With `decodes`
+    false (the service decodes) every batch passes through as it is."""
+
+    def __init__(self, workers: int = 1, invert: str = "auto", model: WorkerModel | None = None,
+                 decodes: bool = True) -> None:
+        self.invert, self.workers, self.decodes = invert, workers, decodes
         self.ahead = 2  # batches in the workers while one is written: enough to keep them busy
         self.pool = ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(model,)) \
             if workers > 1 else None
 
-    def __enter__(self) -> "Decoder":
+    def __enter__(self) -> "Pool":
         return self
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def decoded(self, batches: Iterator[Batch]) -> Iterator[Batch | Scored]:
+    def scored(self, batches: Iterator[Batch]) -> Iterator[Batch | Scored]:
         """The batches in order: file batches scored or decoded, others as they are."""
+        if not self.decodes:
+            yield from batches
+            return
         queue: deque[tuple[Batch, list[Future]]] = deque()
         for batch in batches:
             queue.append((batch, self._submit(batch)))

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from app.score_inputs import Batch
+from app.score.sources import Batch
 
 MODEL_ROUTE = "/v1/models/fashion-mnist"
 PREDICTION_KEYS = ("label", "class_index", "confidence", "probabilities")  # the prediction object
@@ -39,11 +39,8 @@ class RemoteModel:
 
     def infer(self, batch: Batch) -> list[dict]:
         """A prediction or `{"error": message}` per image of the batch, in order."""
-        results: list[dict] = [{"error": e} for e in batch.errors]
-        todo = [i for i, error in enumerate(batch.errors) if error is None]
-        for i, answer in zip(todo, self._predict(batch, todo) if todo else []):
-            results[i] = answer
-        return results
+        ok = batch.ok()
+        return batch.results(ok, self._predict(batch, ok) if ok else [])
 
     def results(self, batch: Batch, inferred: list[dict]) -> list[dict]:
         """The rows `infer` got from the service (the local model formats here instead)."""
@@ -59,8 +56,10 @@ class RemoteModel:
             status, body = self._call("POST", "/predict", json.dumps(payload).encode(),
                                       "application/json")
         if status == 200:
+            # The version of the model that answered: the service may change models mid-run.
+            version = str(body.get("model_version", self.version))
             try:
-                predictions = [{key: p[key] for key in PREDICTION_KEYS}
+                predictions = [{**{key: p[key] for key in PREDICTION_KEYS}, "model_version": version}
                                for p in body.get("predictions", [body])]
             except (KeyError, TypeError):
                 raise RemoteError(f"{self.url}/predict did not answer prediction objects: "

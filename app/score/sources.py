@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from app.score_arrays import ArrayInput, ArrayReadError, is_idx, read_csv, read_idx, read_npy
+from app.score.readers import ArrayInput, ArrayReadError, is_idx, read_csv, read_idx, read_npy
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                     ".pgm", ".ppm", ".pbm", ".pnm"}
@@ -36,6 +36,20 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.sources)
+
+    def ok(self) -> list[int]:
+        """Positions of the images that have no error (usually all of them)."""
+        return [i for i, error in enumerate(self.errors) if error is None]
+
+    def results(self, ok: list[int], predictions: list[dict]) -> list[dict]:
+        """One result per image: `predictions[k]` for the image at `ok[k]`, `{"error": message}`
+        for each image that has no pixels. The local model and the service both answer this way."""
+        if len(ok) == len(self):
+            return predictions
+        results: list[dict] = [{"error": error} for error in self.errors]
+        for i, prediction in zip(ok, predictions):
+            results[i] = prediction
+        return results
 
     def part(self, start: int, stop: int) -> "Batch":
         """Images start..stop of the batch, as a batch of their own."""

@@ -1,4 +1,5 @@
-"""The batch scorer's loop: batches in, predictions out as rows, counts kept for the summary.
+"""The batch scorer's loop: batches in, rows out to the writer in input order, counts kept for the
+summary and the report.
 
 The prediction itself is the server's: `Predictor.predict` then `Predictor.to_predictions`.
 """
@@ -11,8 +12,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from app.predictor import Predictor
-from app.score_inputs import Batch
-from app.score_outputs import RowWriter
+from app.score.sources import Batch
+from app.score.writers import RowWriter
 
 
 class LocalModel:
@@ -28,7 +29,7 @@ class LocalModel:
 
     def infer(self, batch: Batch) -> tuple[list[int], np.ndarray | None]:
         """Probabilities of the images that have pixels (the model run: it releases the GIL)."""
-        ok = [i for i, error in enumerate(batch.errors) if error is None]
+        ok = batch.ok()
         if not ok:
             return ok, None
         pixels = batch.pixels if len(ok) == len(batch) else batch.pixels[ok]
@@ -37,15 +38,7 @@ class LocalModel:
     def results(self, batch: Batch, inferred: tuple[list[int], np.ndarray | None]) -> list[dict]:
         """A prediction object (the server's `to_predictions`) or `{"error": message}` per image."""
         ok, probabilities = inferred
-        if not ok:
-            return [{"error": e} for e in batch.errors]
-        predictions = self.predictor.to_predictions(probabilities)
-        if len(ok) == len(batch):
-            return predictions
-        results: list[dict] = [{"error": e} for e in batch.errors]
-        for i, prediction in zip(ok, predictions):
-            results[i] = prediction
-        return results
+        return batch.results(ok, self.predictor.to_predictions(probabilities) if ok else [])
 
 
 @dataclass
@@ -79,16 +72,19 @@ class Scored(Counts):
 
 
 def finish(batch: Batch, model, inferred, format: Callable[[list[dict]], str]) -> Scored:
-    """The batch's rows (source, true label, then `model.results`: a prediction or an error) as
-    text, and its counts. Runs in the main process's writer thread or in a worker process."""
+    """The batch's rows (source, true label, then `model.results`: a prediction or an error, then
+    the model version) as text, and its counts. Runs in the main process's writer thread or in a
+    worker process."""
     classes = model.classes
     scored = Scored(images=len(batch))
     rows = []
     for source, index, label, result in zip(batch.sources, batch.indices, batch.labels,
                                             model.results(batch, inferred)):
         known = label if label is not None and 0 <= label < len(classes) else None
-        rows.append({"source": source, "index": index,
-                     "true_label": None if known is None else classes[known], **result})
+        row = {"source": source, "index": index, "true_label": None if known is None else classes[known],
+               **result}
+        row.setdefault("model_version", model.version)  # the service's answer may name its own
+        rows.append(row)
         if "error" in result:
             scored.errors += 1
         elif known is not None:
