@@ -10,9 +10,12 @@ PROB_ATOL = 1e-2 keeps 2x of headroom for inference. Training repeats that error
 layer left on the other device, weights not copied back, another preprocessing) moves
 probabilities by 0.1 or more, far outside either tolerance.
 
-The argmax must be equal on every image whose CPU probabilities put the top two classes more than
-2 x atol apart: within that margin the tolerance itself allows a flip. Such near-ties may be at
-most MAX_NEAR_TIES of the images, so the check cannot pass by excluding them all.
+The argmax must be equal on every image whose CPU top-two probabilities are more than NEAR_TIE
+apart. NEAR_TIE is far below the tolerances on purpose: the probability bound alone would let an
+image with a margin up to 2 x atol change its answer, and the argmax check forbids that. Below
+NEAR_TIE both answers are right (the model cannot tell the two classes apart); such images are
+counted in the figures. Expect differences of 1e-5 to 1e-3 on a GPU, so a flip above NEAR_TIE means
+something differs, not rounding.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import numpy as np
 
 PROB_ATOL = 1e-2
 TRAIN_PROB_ATOL = 2e-2
-MAX_NEAR_TIES = 0.1
+NEAR_TIE = 1e-3
 
 FIGURES: list[dict] = []  # printed at the end of the session (conftest.py)
 
@@ -29,15 +32,14 @@ def assert_agree(cpu: np.ndarray, gpu: np.ndarray, atol: float, what: str) -> di
     """Check GPU probabilities [N, classes] against the CPU's; returns and records the figures."""
     cpu, gpu = np.asarray(cpu, dtype=np.float64), np.asarray(gpu, dtype=np.float64)
     assert cpu.shape == gpu.shape, f"{what}: shapes {cpu.shape} (cpu) and {gpu.shape} (gpu) differ"
+    max_diff = float(np.abs(cpu - gpu).max())
     top2 = np.sort(cpu, axis=1)[:, -2:]
-    decided = (top2[:, 1] - top2[:, 0]) > 2 * atol
+    decided = (top2[:, 1] - top2[:, 0]) > NEAR_TIE
     differ = cpu.argmax(axis=1) != gpu.argmax(axis=1)
-    figures = {"check": what, "images": len(cpu), "max_abs_diff": float(np.abs(cpu - gpu).max()),
-               "argmax_differs": int(differ.sum()), "near_ties": int((~decided).sum()),
-               "atol": atol}
+    figures = {"check": what, "images": len(cpu), "max_abs_diff": max_diff,
+               "argmax_differs": int(differ.sum()), "near_ties": int((~decided).sum()), "atol": atol}
     FIGURES.append(figures)
     assert figures["max_abs_diff"] <= atol, f"{what}: probabilities differ by more than {atol}: {figures}"
     assert not (differ & decided).any(), (
         f"{what}: argmax differs on images {np.flatnonzero(differ & decided).tolist()}: {figures}")
-    assert figures["near_ties"] <= MAX_NEAR_TIES * len(cpu), f"{what}: too many near-ties: {figures}"
     return figures

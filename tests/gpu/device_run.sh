@@ -2,10 +2,11 @@
 # Run ON a GPU machine of the `device` tool (no network; its python3, /opt/torch/.venv, holds CUDA
 # torch, onnxruntime for the CPU, pytest, requests, pillow; see docs/gpu.md), after
 # tests/gpu/carry.sh here, with carry [".gpu-carry"]:
-#   bash tests/gpu/device_run.sh [--stash DIR] [--no-bench]
+#   bash tests/gpu/device_run.sh [--tests | --bench | --stash DIR]
 # Makes .venv the image's interpreter plus the carried wheels, installs onnxruntime-gpu when its
-# pieces were stashed by earlier calls, runs `make test-gpu` (REQUIRE_GPU=1) and
-# benchmarks/gpu.py; logs and figures land in $OUT. --stash DIR only keeps one piece of
+# pieces were stashed by earlier calls, runs `make test-gpu` (REQUIRE_GPU=1) and then
+# benchmarks/gpu.py (--tests: only the former, --bench: only the latter; each fits one call's 600 s,
+# both together may not); logs and figures land in $OUT. --stash DIR only keeps one piece of
 # onnxruntime-gpu on this (warm) machine for a later call.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,9 +44,17 @@ export GPU_FIGURES=$out/agreement.json
 { nvidia-smi; .venv/bin/python -c 'import torch, onnxruntime as o
 print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())
 print("onnxruntime", o.__version__, o.get_available_providers())'; } 2>&1 | tee "$out/env.txt"
-make test-gpu 2>&1 | tee "$out/test-gpu.log"
-status=${PIPESTATUS[0]}
-if [ "${1:-}" != "--no-bench" ]; then
+status=0
+if [ "${1:-}" != "--bench" ]; then
+    if command -v make >/dev/null; then
+        make test-gpu 2>&1 | tee "$out/test-gpu.log"
+    else  # the same command as the Makefile's target
+        .venv/bin/python -m pytest tests/gpu -v -rs 2>&1 | tee "$out/test-gpu.log"
+    fi
+    status=${PIPESTATUS[0]}
+fi
+if [ "${1:-}" != "--tests" ]; then
     .venv/bin/python benchmarks/gpu.py --device cuda --json "$out/bench.json" 2>&1 | tee "$out/bench.log"
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 exit "$status"
