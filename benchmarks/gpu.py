@@ -227,7 +227,7 @@ def serve(model: Path, device: str, backend: str, log: Path) -> tuple[subprocess
         try:
             if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return process, url
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy booting
             pass
         time.sleep(0.2)
     process.kill()
