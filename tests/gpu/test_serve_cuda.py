@@ -72,7 +72,7 @@ def test_onnx_backend_on_cuda(arch, cuda, onnx_cuda, trained, test_split, gunico
     # The provider list of a session like the server's: CUDA first, so the nodes run there. The
     # server reports cuda:0 in /readyz only when its own session's list starts with CUDA.
     session = ort.InferenceSession(str(model_dir / "model.onnx"),
-                                   providers=[onnx_cuda, "CPUExecutionProvider"])
+                                   providers=list(dict.fromkeys([onnx_cuda, "CPUExecutionProvider"])))
     assert session.get_providers()[0] == onnx_cuda, session.get_providers()
     server = serve_on(cuda, gunicorn_server, model_dir, "onnx")
     answers = predict_all(server.url, test_split[1])
