@@ -66,8 +66,8 @@ class Server:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
             try:
                 ready = requests.get(f"{self.url}/readyz", timeout=2).status_code == 200
-            except (requests.ConnectionError, requests.Timeout):  # a worker still loading can hold
-                ready = False  # the connection past the 2 s (torch's import on a busy machine)
+            except requests.RequestException:  # refused while booting, or slow on a busy machine
+                ready = False
             if ready and self.log().count("INFO app.model: ready:") >= want:
                 return
             time.sleep(0.1)
