@@ -39,10 +39,10 @@ def ready():
     return {"ready": True}
 
 
-@bp.get("/models/<name>", defaults={"version": None})
-@bp.get("/models/<name>/versions/<version>")
-def model_metadata(name: str, version: str | None):
-    _, predictor = _model(name, version)
+@bp.get("/models/<model_name>", defaults={"model_version": None})
+@bp.get("/models/<model_name>/versions/<model_version>")
+def model_metadata(model_name: str, model_version: str | None):
+    _, predictor = _model(model_name, model_version)
     classes = len(predictor.classes)
     return {
         "name": MODEL, "versions": served_versions(), "platform": _PLATFORMS[predictor.backend],
@@ -55,18 +55,18 @@ def model_metadata(name: str, version: str | None):
     }
 
 
-@bp.get("/models/<name>/ready", defaults={"version": None})
-@bp.get("/models/<name>/versions/<version>/ready")
-def model_ready(name: str, version: str | None):
-    _model(name, version)
+@bp.get("/models/<model_name>/ready", defaults={"model_version": None})
+@bp.get("/models/<model_name>/versions/<model_version>/ready")
+def model_ready(model_name: str, model_version: str | None):
+    _model(model_name, model_version)
     return {"name": MODEL, "ready": True}
 
 
-@bp.post("/models/<name>/infer", defaults={"version": None})
-@bp.post("/models/<name>/versions/<version>/infer")
-def infer(name: str, version: str | None):
+@bp.post("/models/<model_name>/infer", defaults={"model_version": None})
+@bp.post("/models/<model_name>/versions/<model_version>/infer")
+def infer(model_name: str, model_version: str | None):
     app = current_app._get_current_object()
-    version, predictor = _model(name, version)
+    version, predictor = _model(model_name, model_version)
     settings, metrics = app.extensions["model"].settings, app.extensions["metrics"]
     parsed = read_request(request.get_data(), request.headers.get(HEADER_LENGTH))
     outputs = parsed.outputs if parsed.outputs is not None else dict.fromkeys(OUTPUTS, parsed.binary_output)
