@@ -33,10 +33,12 @@ _V2_ERROR_TEXT = {
     413: "The body is over MAX_UPLOAD_MB, the batch over MAX_BATCH, or an image over 50 megapixels.",
     503: "The model is not loaded yet.",
 }
-_NAME = {"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"},
-         "description": "The model's name: `fashion-mnist` (any other is a 404)."}
-_VERSION = {"name": "model_version", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": "A version from the model metadata's `versions` (a plain MODEL_DIR serves `1`)."}
+_NAME = {"name": "model_name", "in": "path", "required": True, "schema": {"type": "string", "enum": ["fashion-mnist"]},
+         "description": "The model's name (any other is a 404)."}
+_VERSION = {"name": "model_version", "in": "path", "required": True,
+            "schema": {"type": "string", "examples": ["1"]},
+            "description": "A version from the model metadata's `versions` (a plain MODEL_DIR serves `1`); "
+                           "any other is a 404."}
 
 
 def _ref(name: str) -> dict:
@@ -104,12 +106,15 @@ def _infer(parameters: list[dict]) -> dict:
 
 
 def _schemas() -> dict:
-    pixel_value = {"type": "number", "minimum": 0, "maximum": 255}
+    def pixel_arrays(value: dict) -> list[dict]:
+        return [{"type": "array", "items": value, "minItems": SIZE * SIZE, "maxItems": SIZE * SIZE},
+                {"type": "array", "minItems": SIZE, "maxItems": SIZE,
+                 "items": {"type": "array", "items": value, "minItems": SIZE, "maxItems": SIZE}}]
+
     pixels = {"description": f"{SIZE}x{SIZE} nested or {SIZE * SIZE} flat pixel values, light object on "
-                             "dark: integers on the 0..255 scale, or floats (any float in the array) in [0, 1].",
-              "oneOf": [{"type": "array", "items": pixel_value, "minItems": SIZE * SIZE, "maxItems": SIZE * SIZE},
-                        {"type": "array", "minItems": SIZE, "maxItems": SIZE,
-                         "items": {"type": "array", "items": pixel_value, "minItems": SIZE, "maxItems": SIZE}}]}
+                             "dark: integers on the 0..255 scale, or (when any value is a float) all in [0, 1].",
+              "anyOf": [*pixel_arrays({"type": "integer", "minimum": 0, "maximum": 255}),
+                        *pixel_arrays({"type": "number", "minimum": 0, "maximum": 1})]}
     image = {"oneOf": [{"type": "string", "description": "Base64 of an image file (a data: URL is fine)."},
                        pixels]}
     parameters = {"type": "object", "description": "Name/value pairs.",
