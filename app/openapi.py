@@ -146,11 +146,12 @@ def _schemas() -> dict:
         "Parameters": parameters,
         "MetadataTensor": tensor_meta,
         "RequestInput": {"type": "object", "required": ["name", "shape", "datatype"], "properties": {
-            "name": {"type": "string", "description": "`image`."},
-            "shape": shape,
-            "datatype": {"type": "string", "description": "`FP32` ([N,1,28,28], [N,28,28] or [N,784] in [0, 1]), "
-                                                          "`UINT8` (same shapes, 0..255) or `BYTES` ([N] or [N,1] "
-                                                          "image files: base64 text in JSON, raw as binary data)."},
+            "name": {"const": "image"},
+            "shape": {**shape, "maxItems": 32},
+            "datatype": {"enum": ["FP32", "UINT8", "BYTES"],
+                         "description": "`FP32` ([N,1,28,28], [N,28,28] or [N,784] in [0, 1]), `UINT8` (same "
+                                        "shapes, 0..255) or `BYTES` ([N] or [N,1] image files: base64 text in "
+                                        "JSON, raw as binary data)."},
             "parameters": parameters,
             "data": {"type": "array", "description": "Row-major elements, flat or nested; absent when the "
                                                      "parameter `binary_data_size` gives binary data."}}},
@@ -160,7 +161,7 @@ def _schemas() -> dict:
         "InferenceRequest": {"type": "object", "required": ["inputs"], "properties": {
             "id": {"type": "string", "description": "Echoed in the response."},
             "parameters": parameters,
-            "inputs": {"type": "array", "minItems": 1, "items": _ref("RequestInput")},
+            "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": _ref("RequestInput")},
             "outputs": {"type": "array", "items": _ref("RequestOutput"),
                         "description": "Which outputs, and `binary_data` per output; default all."}}},
         "InferenceResponse": {"type": "object", "required": ["model_name", "outputs"], "properties": {

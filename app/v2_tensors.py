@@ -27,6 +27,7 @@ DTYPES = {
     "BYTES": np.dtype(object),
 }
 _LENGTH = struct.Struct("<I")  # a BYTES element's 4-byte length prefix
+MAX_DIMENSIONS = 32  # numpy refuses arrays of more than 64 (32 before numpy 2)
 
 
 @dataclass
@@ -98,7 +99,7 @@ def write_response(header: dict, outputs: list[tuple[str, str, np.ndarray, bool]
 
 
 def _header_length(value: str, body_length: int) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # str.isdigit alone passes "²", which int() refuses
         raise _error(f"{HEADER_LENGTH} must be a byte count, not {value!r}")
     length = int(value)
     if length == 0:
@@ -149,6 +150,8 @@ def _read_input(item, index: int, binary: bytes, offset: int) -> tuple[Tensor, i
     if (not isinstance(shape, list)
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
         raise _error(f"{where}: 'shape' must be a list of non-negative integers")
+    if len(shape) > MAX_DIMENSIONS:
+        raise _error(f"{where}: 'shape' has {len(shape)} dimensions; at most {MAX_DIMENSIONS}")
     count = math.prod(shape)
     size = _parameters(item.get("parameters"), where).get("binary_data_size")
     if size is not None:

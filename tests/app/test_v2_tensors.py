@@ -129,6 +129,9 @@ FOUR_FLOATS = np.zeros(4, np.float32).tobytes()
     (*_binary(_input(data=[0, 0], parameters={"binary_data_size": 8}), FOUR_FLOATS[:8]),
      "has both 'data' and the parameter 'binary_data_size'"),
     (b"{}", "x", "must be a byte count"),
+    (b"{}", "\u00b2", "must be a byte count"),  # a digit to str.isdigit, not to int(): was a 500
+    (*_json({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1] * 70, "data": [0]}]}),
+     "has 70 dimensions; at most 32"),  # more than numpy's 64: was a 500
     (b"{}", "0", "raw binary request"),
     (b"{}", "3", "the body has only 2 bytes"),
     (*_binary({"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 6}}]},
