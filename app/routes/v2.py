@@ -25,7 +25,7 @@ _PLATFORMS = {"onnx": "onnx_onnxv1", "torch": "pytorch_statedict"}
 
 @bp.get("")
 def server_metadata():
-    return {"name": SERVER, "version": metadata.version(SERVER), "extensions": ["binary_tensor_data"]}
+    return {"name": SERVER, "version": _server_version(), "extensions": ["binary_tensor_data"]}
 
 
 @bp.get("/health/live")
@@ -94,6 +94,13 @@ def infer(model_name: str, model_version: str | None):
     response = app.response_class(body, mimetype="application/octet-stream")
     response.headers[HEADER_LENGTH] = str(header_length)
     return response
+
+
+def _server_version() -> str:
+    try:
+        return metadata.version(SERVER)
+    except metadata.PackageNotFoundError:  # the runtime image copies app/ without installing the project
+        return "unknown"
 
 
 def _model(name: str, version: str | None) -> tuple[str, Predictor]:

@@ -61,6 +61,18 @@ def test_server_metadata_health_and_model_ready(client):
         assert client.get(path).get_json() == {"name": "fashion-mnist", "ready": True}
 
 
+def test_server_metadata_without_the_installed_project_is_not_a_500(client, monkeypatch):
+    # The runtime image copies app/ without installing the project; the test venv has it installed,
+    # so its absence is simulated here.
+    from importlib import metadata
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+    monkeypatch.setattr("app.routes.v2.metadata.version", not_installed)
+    response = client.get("/v2")
+    assert response.status_code == 200 and response.get_json()["version"] == "unknown"
+
+
 def test_model_metadata_names_tensors_versions_and_the_sha_identity(client, trained_model_dir):
     sha_version = json.loads((trained_model_dir / "model.json").read_text())["version"]
     response = client.get("/v2/models/fashion-mnist")
