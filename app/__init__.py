@@ -15,7 +15,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
 
     from app import access, error_handlers, model
     from app.metrics_store import MetricsStore
-    from app.routes import health, metadata, metrics, page, predict
+    from app.routes import docs, health, metadata, metrics, page, predict, v2
     from app.settings import Settings
 
     overrides = dict(test_config or {})
@@ -28,7 +28,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.extensions["metrics"] = MetricsStore(settings.metrics_dir or None)
     error_handlers.init_app(app)
     access.init_app(app)
-    for blueprint in (predict.bp, health.bp, metadata.bp, metrics.bp, page.bp):
+    for blueprint in (predict.bp, health.bp, metadata.bp, metrics.bp, page.bp, v2.bp, docs.bp):
         app.register_blueprint(blueprint)
     model.init_app(app, settings, load=load_model)
     return app

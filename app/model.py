@@ -51,6 +51,24 @@ def ready_predictor(app: Flask | None = None) -> Predictor:
     return predictor
 
 
+def served_versions(app: Flask | None = None) -> list[str]:
+    """The model versions a client may name (the v2 protocol's `versions`, as in Triton's model
+    repository). A plain MODEL_DIR serves its one model as version "1"; the model repository of
+    issue 10 replaces this and `predictor_for` with its version folders."""
+    return ["1"]
+
+
+def predictor_for(version: str | None, app: Flask | None = None) -> tuple[str, Predictor]:
+    """The version served for `version` (None: the server's choice) and its loaded predictor; a 404
+    for a version not served, a 503 while the model is not loaded."""
+    versions = served_versions(app)
+    if version is None:
+        version = versions[-1]
+    elif version not in versions:
+        abort(404, description=f"model version {version!r} is not served; versions: {', '.join(versions)}")
+    return version, ready_predictor(app)
+
+
 def _warm_up_decoding(invert: str) -> None:
     """Decode one PNG: PIL loads its codecs on first use, which would otherwise cost the first
     client about 15 ms."""
