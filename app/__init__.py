@@ -22,7 +22,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     load_model = bool(overrides.pop("LOAD_MODEL", True))
     settings = Settings.from_env({**os.environ, **{k: str(v) for k, v in overrides.items()}})
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the page's blueprint serves its own files, with its CSP
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # probabilities stay in class-index order
     app.extensions["metrics"] = MetricsStore(settings.metrics_dir or None)

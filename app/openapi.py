@@ -136,7 +136,16 @@ def _schemas() -> dict:
                            "probabilities": {"type": "object", "description": "Class name -> probability, "
                                              "in class-index order.",
                                              "additionalProperties": {"type": "number"}},
-                           "model_version": {"type": "string"}}},
+                           "model_version": {"type": "string"},
+                           "input_png": {"type": "string", "contentEncoding": "base64",
+                                         "contentMediaType": "image/png",
+                                         "description": "With `return_input=png`: a 28x28 8-bit grayscale PNG "
+                                                        "of the model's input (value x 255, rounded)."},
+                           "input_pixels": {"type": "array", "minItems": SIZE, "maxItems": SIZE,
+                                            "description": "With `return_input=pixels`: the model's float32 "
+                                                           "input in [0, 1], row by row.",
+                                            "items": {"type": "array", "minItems": SIZE, "maxItems": SIZE,
+                                                      "items": {"type": "number", "minimum": 0, "maximum": 1}}}}},
         "Predictions": {"type": "object", "required": ["predictions", "model_version"], "properties": {
             "predictions": {"type": "array", "items": _ref("Prediction")}, "model_version": {"type": "string"}}},
         "PredictJson": {"type": "object", "description": "Exactly one of `image` (one answer object) or "
@@ -190,6 +199,11 @@ def document() -> dict:
             "description": "Any size or mode is converted to grayscale, fitted to 28x28 and inverted when the "
                            "background is light (INVERT). One image gives one prediction object; several "
                            "give `{\"predictions\": [...]}`.",
+            "parameters": [{
+                "name": "return_input", "in": "query", "required": False,
+                "description": "Also return, in each prediction object, the preprocessed 28x28 input the model "
+                               "received: `png` (`input_png`), `pixels` (`input_pixels`) or `png,pixels`.",
+                "schema": {"type": "string", "pattern": r"^\s*(png|pixels)\s*(,\s*(png|pixels)\s*)?$"}}],
             "requestBody": {"required": True, "content": {
                 "multipart/form-data": multipart, "image/*": raw_image, "application/octet-stream": raw_image,
                 "application/json": {"schema": _ref("PredictJson")}}},
@@ -197,6 +211,12 @@ def document() -> dict:
                 {"oneOf": [_ref("Prediction"), _ref("Predictions")]})),
                 **_errors(400, 413, 415, 422, 503)},
         }},
+        "/": _get("The page for people: upload, paste or draw images, see the answers and the 28x28 input "
+                  "the model saw (docs/page.md)", _answer("HTML page.", {"text/html": {"schema": {"type": "string"}}}),
+                  tags=docs),
+        "/page/{filename}": _get("The page's own scripts, styles and icon", _answer(
+            "The file.", {"*/*": {"schema": {"type": "string"}}}), 404, tags=docs, parameters=[{
+                "name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}]),
         "/healthz": _get("Liveness", _answer("The process lives.", _json(
             {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}})), tags=ours),
         "/readyz": _get("Readiness", _answer("The model is loaded and warmed up.", _json(
