@@ -125,10 +125,9 @@ def _pixels_to_gray(pixels: np.ndarray) -> np.ndarray:
     """fast_decode's uint8 L, RGB or RGBA pixels to float32 gray, as _to_gray does with Pillow."""
     if pixels.ndim == 2:
         return _LEVELS[pixels]
-    # Pillow's RGB -> L in integers (ITU-R 601 luma, 16-bit fixed point, rounded): the same bytes.
-    rgb = pixels[:, :, :3].astype(np.uint32)
-    luma = ((rgb[:, :, 0] * 19595 + rgb[:, :, 1] * 38470 + rgb[:, :, 2] * 7471 + 0x8000) >> 16)
-    luma = luma.astype(np.uint8)
+    # Pillow's own RGB -> L (C, integer ITU-R 601 luma): the same bytes as the Pillow path, and
+    # faster on large images than the formula in numpy.
+    luma = np.asarray(Image.fromarray(pixels).convert("L"))
     return _composite(luma, pixels[:, :, 3]) if pixels.shape[2] == 4 else _LEVELS[luma]
 
 
