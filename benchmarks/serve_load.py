@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -153,6 +154,26 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return times
 
 
+def connection_counts(pids: list[int], port: int) -> dict[int, int]:
+    """Established connections to `port` each process holds (its socket fds in /proc/net/tcp)."""
+    established = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
+            established.add(fields[9])
+    counts = {}
+    for pid in pids:
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            held += target.startswith("socket:[") and target[8:-1] in established
+        counts[pid] = held
+    return counts
+
+
 def access_counts(log: Path, start: int) -> tuple[dict[int, int], int]:
     """Access lines per worker pid written to the server log since byte `start`, and the new end."""
     with log.open("rb") as f:
@@ -251,8 +272,14 @@ def measure(server: subprocess.Popen, url: str, log: Path | None, concurrency: i
     pids = worker_pids(server.pid)
     offset = log.stat().st_size if log else 0
     cpu_before = cpu_seconds(pids + [server.pid])
+    held: dict[int, int] = {}  # connections per worker, sampled half-way through the run
+    sampler = threading.Timer(args.seconds / 2, lambda: held.update(
+        connection_counts(pids, int(url.rsplit(":", 1)[1]))))
+    sampler.start()
     result = run_wrk(url, concurrency, args.seconds, body, script)
+    sampler.join()
     cpu_after = cpu_seconds(pids + [server.pid])
+    result["connections"] = "/".join(str(held.get(pid, 0)) for pid in pids)
     spent = {pid: cpu_after[pid] - cpu_before[pid] for pid in cpu_after}
     result["cpu_us"] = sum(spent.values()) / max(result["requests"], 1) * 1e6
     result["cpu_shares"] = shares(spent, pids)
@@ -302,9 +329,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {args.app_root}: {args.workers} gunicorn workers each, {os.cpu_count()} CPUs, wrk, "
               f"{args.seconds}s per run, {args.repeats} pairs per level, body: one 28x28 PNG "
               f"({body.stat().st_size} bytes); load average {os.getloadavg()[0]:.1f}")
-        print("| conns | run | ours req/s | bare req/s | ratio | ours p50 / p99 ms | ours requests per worker "
-              "| ours CPU per worker | bare CPU per worker | ours CPU µs/req | bare CPU µs/req |")
-        print("| --- " * 11 + "|")
+        print("| conns | run | ours req/s | bare req/s | ratio | ours p50 / p99 ms | ours connections per worker "
+              "| ours requests per worker | ours CPU per worker | bare connections per worker | bare CPU per worker "
+              "| ours CPU µs/req | bare CPU µs/req |")
+        print("| --- " * 13 + "|")
         summary, worst, unfair = [], float("inf"), []
         for concurrency in args.concurrency:
             ratios, cpu = [], []
@@ -318,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                     unfair.append(f"{concurrency} connections, run {run}: {o['request_shares']}")
                 errors = f" ({o['errors']} / {b['errors']} errors)" if o["errors"] or b["errors"] else ""
                 print(f"| {concurrency} | {run} | {o['rps']:.0f} | {b['rps']:.0f} | {ratio:.2f} | {o['p50']:.2f} / "
-                      f"{o['p99']:.2f} | {o['request_shares']} | {o['cpu_shares']} | {b['cpu_shares']} | "
+                      f"{o['p99']:.2f} | {o['connections']} | {o['request_shares']} | {o['cpu_shares']} | "
+                      f"{b['connections']} | {b['cpu_shares']} | "
                       f"{o['cpu_us']:.0f} | {b['cpu_us']:.0f}{errors} |", flush=True)
             ours_cpu = sorted(c[0] for c in cpu)[len(cpu) // 2]
             summary.append((concurrency, min(ratios), max(ratios), ours_cpu,
