@@ -26,8 +26,10 @@ _PNG_FORMATS = {0: "L", 2: "RGB", 4: "RGBA", 6: "RGBA"}
 _PNG_HARMLESS = {b"IHDR", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"pHYs", b"sBIT",
                  b"bKGD", b"tIME", b"hIST", b"sPLT", b"PLTE"}
 _PNG_TEXT = {b"tEXt", b"zTXt", b"iTXt"}
-# Text keywords Pillow reads an orientation from (see preprocess._ORIENTATION_KEYS).
-_ORIENTATION_KEYWORDS = {b"exif", b"Raw profile type exif", b"XML:com.adobe.xmp", b"xmp"}
+# Where PIL's getexif finds an orientation in a PNG (EXIF chunk, ImageMagick's text chunk, XMP):
+# keys of Image.info, and keywords of text chunks.
+ORIENTATION_KEYS = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
+_ORIENTATION_KEYWORDS = {key.encode() for key in ORIENTATION_KEYS}
 _JPEG_COLORSPACES = {"Gray": "GRAY", "YCbCr": "RGB"}
 
 

@@ -20,8 +20,6 @@ DEFAULT_MAX_PIXELS = 50_000_000
 INVERT_CHOICES = ("auto", "always", "never")
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _16BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
-# Where PIL's getexif finds an orientation (EXIF chunk, ImageMagick's text chunk, XMP).
-_ORIENTATION_KEYS = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
 # uint8 -> [0, 1] as one lookup: the same float32 division as training's `uint8 / 255`, done once.
 _LEVELS = np.arange(256, dtype=np.float32) / 255.0
 
@@ -135,7 +133,7 @@ def _may_be_oriented(image: Image.Image) -> bool:
     """False only for a PNG with none of the chunks that can carry an orientation: then
     exif_transpose (a tenth of a small PNG's decoding) has nothing to do. Other formats always go
     through it (a TIFF keeps its orientation in its own tags)."""
-    return image.format != "PNG" or any(key in image.info for key in _ORIENTATION_KEYS)
+    return image.format != "PNG" or any(key in image.info for key in fast_decode.ORIENTATION_KEYS)
 
 
 def _composite(luma: np.ndarray, alpha: np.ndarray) -> np.ndarray:
