@@ -27,6 +27,12 @@ workers = settings.web_concurrency
 # Measured with benchmarks/serve_load.py: a third more requests/s than the sync worker at 8 clients.
 worker_class = "gthread"
 threads = 4
+# One listening socket per worker (SO_REUSEPORT; gunicorn opens it in the worker after the fork) and
+# the kernel hands each new connection to one of them by a hash of its addresses. With one shared
+# socket the gthread workers race to accept: the one awake first takes a burst of connections
+# whole, keep-alive binds each connection to its worker for life, and the other worker idles
+# (measured with benchmarks/serve_load.py; figures in benchmarks/README.md).
+reuse_port = True
 preload_app = False
 control_socket_disable = True  # no shared ~/.gunicorn socket: several instances may run side by side
 timeout = 30
