@@ -3,7 +3,6 @@
 Every value comes from app/settings.py (the environment, DESIGN.md). Workers load the model
 themselves after the fork (preload_app off): the master never holds an onnxruntime session or CUDA.
 """
-import logging
 import os
 import shutil
 import sys
@@ -47,11 +46,6 @@ logconfig_dict = {
     "root": {"level": settings.log_level.upper(), "handlers": ["stderr"]},
     "loggers": {"gunicorn.error": {"level": settings.log_level.upper(), "handlers": [], "propagate": True}},
 }
-# The logging HOWTO's optimisations for record fields the format above does not show: no caller
-# lookup (file, line, function), no thread or multiprocessing names. A few µs off each access line.
-logging._srcfile = None
-logging.logThreads = False
-logging.logMultiprocessing = False
 
 
 def on_starting(server):
