@@ -14,7 +14,6 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     from flask import Flask
 
     from app import access, error_handlers, model
-    from app.metrics_store import MetricsStore
     from app.routes import docs, health, metadata, metrics, page, predict, v2
     from app.settings import Settings
 
@@ -25,7 +24,6 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # the page's blueprint serves its own files, with its CSP
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # probabilities stay in class-index order
-    app.extensions["metrics"] = MetricsStore(settings.metrics_dir or None)
     error_handlers.init_app(app)
     access.init_app(app)
     for blueprint in (predict.bp, health.bp, metadata.bp, metrics.bp, page.bp, v2.bp, docs.bp):

@@ -42,10 +42,9 @@ def init_app(app: Flask, settings: Settings, load: bool = True) -> None:
         state.load()
 
 
-def ready_predictor(app: Flask | None = None) -> Predictor:
-    """The loaded predictor, or a 503 for the client while there is none. `app` saves a hot route
-    the current_app lookup."""
-    predictor = (current_app if app is None else app).extensions["model"].predictor
+def ready_predictor() -> Predictor:
+    """The loaded predictor, or a 503 for the client while there is none."""
+    predictor = current_app.extensions["model"].predictor
     if predictor is None:
         abort(503, description="the model is not loaded yet")
     return predictor
@@ -66,7 +65,7 @@ def predictor_for(version: str | None, app: Flask | None = None) -> tuple[str, P
         version = versions[-1]
     elif version not in versions:
         abort(404, description=f"model version {version!r} is not served; versions: {', '.join(versions)}")
-    return version, ready_predictor(app)
+    return version, ready_predictor()
 
 
 def _warm_up_decoding(invert: str) -> None:

@@ -16,8 +16,9 @@ from app.errors import WORKER_BOOT_ERROR, ModelLoadError
 def _first_to_fail() -> bool:
     """Whether this is the first worker of this gunicorn to fail booting. Only that one reports and
     exits 3: when a second worker also exits 3 while the arbiter is halting, gunicorn (27) dies
-    with a traceback and exit code 1 instead. The marker lives in the master's run folder."""
-    folder = os.environ.get("METRICS_DIR")
+    with a traceback and exit code 1 instead. The marker lives in the folder gunicorn.conf.py made
+    for this start (the metrics folder)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not folder:
         return True
     try:

@@ -220,8 +220,7 @@ def breakdown(model: Path, body: Path, count: int = 4000) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
-    logging._srcfile, logging.logThreads, logging.logMultiprocessing = None, False, False  # as gunicorn.conf.py
-    ours = create_app({"MODEL_DIR": model, "METRICS_DIR": body.parent})
+    ours = create_app({"MODEL_DIR": model})
 
     def cpu_us(wsgi) -> float:
         def call():

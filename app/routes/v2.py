@@ -11,6 +11,7 @@ from importlib import metadata
 import numpy as np
 from flask import Blueprint, abort, current_app, request
 
+from app import metrics
 from app.model import predictor_for, ready_predictor, served_versions
 from app.predictor import Predictor
 from app.v2_inputs import INPUT, image_batch
@@ -65,9 +66,8 @@ def model_ready(model_name: str, model_version: str | None):
 @bp.post("/models/<model_name>/infer", defaults={"model_version": None})
 @bp.post("/models/<model_name>/versions/<model_version>/infer")
 def infer(model_name: str, model_version: str | None):
-    app = current_app._get_current_object()
     version, predictor = _model(model_name, model_version)
-    settings, metrics = app.extensions["model"].settings, app.extensions["metrics"]
+    settings = current_app.extensions["model"].settings
     parsed = read_request(request.get_data(), request.headers.get(HEADER_LENGTH))
     outputs = parsed.outputs if parsed.outputs is not None else dict.fromkeys(OUTPUTS, parsed.binary_output)
     unknown = [output for output in outputs if output not in OUTPUTS]
@@ -81,17 +81,16 @@ def infer(model_name: str, model_version: str | None):
     finished = time.perf_counter()
 
     tensors = _output_tensors(predictor, probabilities)
-    metrics.update([("predict_stage_seconds_total", {"stage": "decode"}, decoded - started),
-                    ("predict_stage_seconds_total", {"stage": "model"}, finished - decoded),
-                    *(("predictions_total", {"label": label.decode()}, 1.0) for label in tensors["label"][1])])
+    metrics.record_prediction(decoded - started, finished - decoded,
+                              (label.decode() for label in tensors["label"][1]))
     header = {"model_name": MODEL, "model_version": version}
     if parsed.id is not None:
         header["id"] = parsed.id
     body, header_length = write_response(
         header, [(output, *tensors[output], binary) for output, binary in outputs.items()])
     if header_length is None:
-        return app.response_class(body, mimetype="application/json")
-    response = app.response_class(body, mimetype="application/octet-stream")
+        return current_app.response_class(body, mimetype="application/json")
+    response = current_app.response_class(body, mimetype="application/octet-stream")
     response.headers[HEADER_LENGTH] = str(header_length)
     return response
 

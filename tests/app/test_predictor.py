@@ -33,6 +33,7 @@ def test_onnx_and_torch_backends_agree(trained_model_dir, batch, threads):
     assert np.allclose(a.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # trains a CNN in a subprocess: about 30 s on the shared machine
 def test_torch_backend_rebuilds_a_cnn_from_arch_layers(tmp_path, fmnist_dir, batch):
     """The conv2d / maxpool2d / flatten / linear kinds, from training's real export of a CNN."""
     out = tmp_path / "cnn"
