@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ import tritonclient.http as triton
 from PIL import Image
 
 from app import create_app
+from tests.prometheus_text import samples, value
 
 INFER = "/v2/models/fashion-mnist/infer"
 
@@ -200,8 +200,8 @@ def test_request_ids_version_header_and_metrics_cover_v2(client, images):
                            headers={"X-Request-ID": "v2-test-1"})
     assert response.headers["X-Request-ID"] == "v2-test-1" and response.headers["X-Model-Version"]
     labels = {o["name"]: o["data"] for o in response.get_json()["outputs"]}["label"]
-    text = client.get("/metrics").get_data(as_text=True)
-    assert re.search(r'^http_requests_total\{route="/v2/models/<model_name>/infer",method="POST",status="200"\} [1-9]',
-                     text, re.M)
+    found = samples(client.get("/metrics").get_data(as_text=True))
+    assert value(found, "http_requests_total", route="/v2/models/<model_name>/infer", method="POST",
+                 status="200") >= 1
     for label in labels:
-        assert re.search(rf'^predictions_total\{{label="{re.escape(label)}"\}} [1-9]', text, re.M)
+        assert value(found, "predictions_total", label=label) >= 1
