@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 #   make install TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install test test-fast train serve clean
+.PHONY: install test test-fast test-gpu train serve clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ test: install
 # Everything but the tests marked slow (real gunicorn boots, training subprocesses, containers).
 test-fast: install
 	$(PY) -m pytest -m "not slow"
+
+# The GPU suite (tests/gpu, docs/gpu.md): trains, serves and scores on CUDA and compares with the
+# CPU. Without CUDA each test skips with what is missing (exit 0); REQUIRE_GPU=1 fails instead.
+# On a GPU machine of the device tool: bash tests/gpu/device_run.sh (makes .venv, then this).
+test-gpu: install
+	$(PY) -m pytest tests/gpu -v -rs
 
 train: install
 	$(PY) -m training

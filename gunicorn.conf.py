@@ -3,14 +3,12 @@
 Every value comes from app/settings.py (the environment, DESIGN.md). Workers load the model
 themselves after the fork (preload_app off): the master never holds an onnxruntime session or CUDA.
 """
-import logging
 import os
 import shutil
 import sys
 import tempfile
 
 from app.errors import WORKER_BOOT_ERROR, ModelLoadError
-from app.metrics_store import archive_worker
 from app.repository import newest_valid
 from app.settings import Settings
 
@@ -27,12 +25,18 @@ workers = settings.web_concurrency
 # Measured with benchmarks/serve_load.py: a third more requests/s than the sync worker at 8 clients.
 worker_class = "gthread"
 threads = 4
+# One listening socket per worker (SO_REUSEPORT; gunicorn opens it in the worker after the fork) and
+# the kernel hands each new connection to one of them by a hash of its addresses. With one shared
+# socket the gthread workers race to accept: the one awake first takes a burst of connections
+# whole, keep-alive binds each connection to its worker for life, and the other worker idles
+# (measured with benchmarks/serve_load.py; figures in benchmarks/README.md).
+reuse_port = True
 preload_app = False
 control_socket_disable = True  # no shared ~/.gunicorn socket: several instances may run side by side
 timeout = 30
 graceful_timeout = 20
-# tmpfs when there is one, for files rewritten often: the heartbeat (a container's overlay disk can
-# stall it into false worker timeouts) and the workers' metrics, rewritten after requests.
+# tmpfs when there is one, for files written often: the heartbeat (a container's overlay disk can
+# stall it into false worker timeouts) and the workers' metrics, written on every request.
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 worker_tmp_dir = SHM
 accesslog = None  # the app logs one access line per request, with its request id and latency
@@ -48,11 +52,6 @@ logconfig_dict = {
     "root": {"level": settings.log_level.upper(), "handlers": ["stderr"]},
     "loggers": {"gunicorn.error": {"level": settings.log_level.upper(), "handlers": [], "propagate": True}},
 }
-# The logging HOWTO's optimisations for record fields the format above does not show: no caller
-# lookup (file, line, function), no thread or multiprocessing names. A few µs off each access line.
-logging._srcfile = None
-logging.logThreads = False
-logging.logMultiprocessing = False
 
 
 def on_starting(server):
@@ -63,20 +62,18 @@ def on_starting(server):
     except ModelLoadError as exc:
         server.log.critical("cannot serve: %s", exc)
         sys.exit(WORKER_BOOT_ERROR)
-    os.environ["METRICS_DIR"] = tempfile.mkdtemp(prefix="fmnist-metrics-", dir=SHM)
-
-
-def worker_exit(server, worker):
-    """In the worker, on a graceful exit: publish the last counts before the master archives them."""
-    app = getattr(worker, "wsgi", None)
-    if app is not None and "metrics" in getattr(app, "extensions", {}):
-        app.extensions["metrics"].flush()
+    # prometheus_client picks its multiprocess mode when first imported: the workers, which import
+    # it after the fork, see this variable. The master must not import it before this line.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fmnist-metrics-", dir=SHM)
 
 
 def child_exit(server, worker):
-    """Keep a dead worker's counts (counters never go backwards) and drop its file."""
-    archive_worker(os.environ["METRICS_DIR"], worker.pid)
+    """A dead worker's counters stay in its files (counters never go backwards); only its live
+    gauges, if any, are dropped."""
+    from prometheus_client import multiprocess  # after on_starting set the folder
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def on_exit(server):
-    shutil.rmtree(os.environ.get("METRICS_DIR", ""), ignore_errors=True)
+    shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""), ignore_errors=True)

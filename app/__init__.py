@@ -15,8 +15,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     from flask import Flask
 
     from app import access, error_handlers, model
-    from app.metrics_store import MetricsStore
-    from app.routes import health, metadata, metrics, predict
+    from app.routes import docs, health, metadata, metrics, page, predict, v2
     from app.settings import Settings
 
     overrides = dict(test_config or {})
@@ -24,13 +23,12 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     model_required = bool(overrides.pop("MODEL_REQUIRED", True))
     settings = Settings.from_env({**os.environ, **{k: str(v) for k, v in overrides.items()}})
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the page's blueprint serves its own files, with its CSP
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # probabilities stay in class-index order
-    app.extensions["metrics"] = MetricsStore(settings.metrics_dir or None)
     error_handlers.init_app(app)
     access.init_app(app)
-    for blueprint in (predict.bp, health.bp, metadata.bp, metrics.bp):
+    for blueprint in (predict.bp, health.bp, metadata.bp, metrics.bp, page.bp, v2.bp, docs.bp):
         app.register_blueprint(blueprint)
     model.init_app(app, settings, load=load_model, required=model_required)
     return app

@@ -1,9 +1,10 @@
-"""Every error leaves as JSON `{"error": {"code", "message"}}` with its status; never a traceback."""
+"""Every error leaves as JSON `{"error": {"code", "message"}}` with its status; never a traceback.
+Under /v2 (the Open Inference Protocol) the same errors take that protocol's form `{"error": "message"}`."""
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.errors import InputError
@@ -12,7 +13,10 @@ log = logging.getLogger(__name__)
 
 
 def error_response(status: int, code: str, message: str):
-    response = jsonify({"error": {"code": code, "message": message}})
+    if request.path == "/v2" or request.path.startswith("/v2/"):
+        response = jsonify({"error": message})
+    else:
+        response = jsonify({"error": {"code": code, "message": message}})
     response.status_code = status
     return response
 

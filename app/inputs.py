@@ -85,6 +85,12 @@ def _json_item(value) -> Item:
         return value
     if not isinstance(value, str):
         raise InputError(422, "invalid_input", "an image must be a base64 string or an array of pixel values")
+    return decode_base64(value)
+
+
+def decode_base64(value: str) -> bytes:
+    """An image file sent as base64 text (standard or URL-safe alphabet, padding optional, a data: URL
+    fine); the v2 routes take BYTES tensors in JSON this way too."""
     if value.startswith("data:"):
         _, comma, value = value.partition(",")
         if not comma:

@@ -18,6 +18,7 @@ from pathlib import Path
 from flask import Flask, abort, current_app, g
 from PIL import Image
 
+from app import metrics
 from app.errors import ModelLoadError
 from app.predictor import Predictor
 from app.preprocess import preprocess_image
@@ -75,8 +76,9 @@ class ModelState:
                     _count_failure(version.number)
                     continue
                 self.failures.pop(version.number, None)
-                previous = self.serving
+                previous, old_predictor = self.serving, self.predictor
                 self.predictor, self.serving, self._serving_stamp = predictor, version, stamp
+                _record_serving(old_predictor, predictor)
                 log.info("ready: model version %d (%s), backend %s, device %s%s", version.number,
                          predictor.version, predictor.backend, predictor.device,
                          f"; was version {previous.number}" if previous else "")
@@ -161,13 +163,31 @@ def ready_predictor() -> Predictor:
     return predictor
 
 
+def served_versions() -> list[str]:
+    """The versions a client may name (the v2 protocol's `versions`, as in Triton): the one this
+    worker has loaded, by its repository folder number (a plain MODEL_DIR is version "1")."""
+    predictor = current_app.extensions["model"].predictor
+    return [] if predictor is None else [str(predictor.number)]
+
+
+def predictor_for(version: str | None) -> tuple[str, Predictor]:
+    """The predictor for `version` (None: the serving one) and its version; a 404 for a version
+    this worker does not serve, a 503 while no model is loaded."""
+    predictor = ready_predictor()
+    if version is not None and version != str(predictor.number):
+        abort(404, description=f"model version {version!r} is not served; serving version {predictor.number} "
+                               "(MODEL_VERSION pins another)")
+    return str(predictor.number), predictor
+
+
+def _record_serving(previous: Predictor | None, current: Predictor) -> None:
+    if previous is not None:
+        metrics.SERVING.labels(str(previous.number), previous.version).set(0)
+    metrics.SERVING.labels(str(current.number), current.version).set(1)
+
+
 def _count_failure(number: int) -> None:
-    """The load-failure metric, when the app's metrics are set up (not in the master)."""
-    try:
-        from app.metrics import MODEL_LOAD_FAILURES
-    except ImportError:
-        return
-    MODEL_LOAD_FAILURES.labels(version=str(number)).inc()
+    metrics.LOAD_FAILURES.labels(str(number)).inc()
 
 
 def _warm_up_decoding(invert: str) -> None:

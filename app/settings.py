@@ -42,7 +42,6 @@ class Settings:
     threads_per_worker: int = 1  # intra-op threads of onnxruntime / torch in each worker
     log_level: str = "info"
     port: int = 8000
-    metrics_dir: str = ""  # set by gunicorn.conf.py: where workers share their metrics
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -86,7 +85,6 @@ _RULES = {
     "threads_per_worker": "a positive integer",
     "log_level": " or ".join(LOG_LEVELS),
     "port": "an integer in 1..65535",
-    "metrics_dir": "a folder path",
 }
 
 
@@ -104,8 +102,6 @@ def _parse(name: str, raw: str):
     """One setting's typed value; ValueError when it breaks its rule."""
     if name in ("model_dir", "model_repository"):
         return Path(raw)
-    if name == "metrics_dir":
-        return raw
     if name == "device":
         return parse_device(raw)
     if name in _CHOICES:

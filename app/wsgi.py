@@ -18,14 +18,15 @@ from app.errors import WORKER_BOOT_ERROR, ModelLoadError
 
 def _run_folder_marker(name: str) -> str | None:
     """A marker file in the master's run folder (set up by gunicorn.conf.py), or None outside it."""
-    folder = os.environ.get("METRICS_DIR")
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     return os.path.join(folder, name) if folder else None
 
 
 def _first_to_fail() -> bool:
     """Whether this is the first worker of this gunicorn to fail booting. Only that one reports and
     exits 3: when a second worker also exits 3 while the arbiter is halting, gunicorn (27) dies
-    with a traceback and exit code 1 instead."""
+    with a traceback and exit code 1 instead. The marker lives in the folder gunicorn.conf.py made
+    for this start (the metrics folder)."""
     marker = _run_folder_marker("boot-failed")
     if marker is None:
         return True

@@ -9,6 +9,9 @@
     (preprocess_image) and predicts the files in batches of the same size, writing nothing; and
     the script's main() with --workers 1, which shows what the worker processes themselves gain.
 
+(c) `--only format`: CPU time of the writers' `format` alone (rows to CSV / JSON Lines text), on N
+    prediction rows in batches of the same size: the part of (a) that no model choice changes.
+
     python benchmarks/score_speed.py [--model-dir DIR | --model linear|mlp|cnn] [--count 10000]
 
 Without --model-dir a throwaway model is trained (1 epoch) on $FASHION_MNIST_DIR with the training
@@ -34,7 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from app.predictor import Predictor  # noqa: E402
 from app.preprocess import preprocess_image  # noqa: E402
-from app.score import available_cpus, main as score_main  # noqa: E402
+from app.score.cli import main as score_main  # noqa: E402
+from app.score.writers import CsvWriter, JsonlWriter  # noqa: E402
+from app.settings import available_cpus  # noqa: E402
 
 
 def best_of(repeat: int, contenders: dict) -> dict[str, float]:
@@ -124,6 +129,26 @@ def bench_pngs(work: Path, model_dir: Path, count: int, batch_size: int, repeat:
                             "app.score main(), --workers 1": one_worker}))
 
 
+def bench_format(model_dir: Path, count: int, batch_size: int, repeat: int) -> None:
+    """CPU seconds (not wall: the machine is shared) of turning `count` prediction rows into text."""
+    predictor = Predictor.load(model_dir, device="cpu", threads=1)
+    probabilities = predictor.predict((synthetic_images(count).astype(np.float32) / 255.0)[:, None])
+    rows = [{"source": "synthetic-images-idx3-ubyte", "index": i, "true_label": None, **prediction,
+             "model_version": predictor.version}
+            for i, prediction in enumerate(predictor.to_predictions(probabilities))]
+    times: dict[str, list[float]] = {"CsvWriter.format": [], "JsonlWriter.format": []}
+    for _ in range(repeat):
+        for name, writer in (("CsvWriter.format", CsvWriter), ("JsonlWriter.format", JsonlWriter)):
+            format = writer(predictor.classes).format
+            started = time.process_time()
+            for start in range(0, count, batch_size):
+                format(rows[start:start + batch_size])
+            times[name].append(time.process_time() - started)
+    print(f"(c) writers' format, CPU time: {count} rows")
+    for name, values in times.items():
+        print(f"  {name:<20} {min(values) * 1000:8.1f} ms   {min(values) / count * 1e6:5.2f} µs per row")
+
+
 def report(title: str, count: int, seconds: dict[str, float]) -> None:
     """images/s per contender, and each one's ratio to the first (the reference)."""
     reference = next(iter(seconds.values()))
@@ -148,7 +173,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000, help="images per benchmark (default: 10000)")
     parser.add_argument("--batch-size", type=int, default=256, help="(default: 256, the scorer's default)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure, best kept (default: 3)")
-    parser.add_argument("--only", choices=("idx", "png"), help="run one of the two benchmarks")
+    parser.add_argument("--only", choices=("idx", "png", "format"), help="run one of the benchmarks")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="score-speed-") as tmp:
         work = Path(tmp)
@@ -159,6 +184,8 @@ def main() -> None:
             bench_idx(work, model_dir, args.count, args.batch_size, args.repeat)
         if args.only in (None, "png"):
             bench_pngs(work, model_dir, args.count, args.batch_size, args.repeat)
+        if args.only in (None, "format"):
+            bench_format(model_dir, args.count, args.batch_size, args.repeat)
 
 
 if __name__ == "__main__":

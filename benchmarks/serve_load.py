@@ -3,11 +3,13 @@
 Both servers run the same `gunicorn -c gunicorn.conf.py` (same workers, worker class, logging
 config); the bare one only swaps the WSGI app for a Flask route that reads the body and returns a
 small JSON. Load comes from `wrk` (C, so the client is not the bottleneck on a small machine), with
-a real Fashion-MNIST test image as a PNG body. Levels alternate between the two servers, each level
-repeated, best run kept. The share of /predict time spent decoding and in the model comes from the
-service's own /metrics (deltas over the run).
+a real Fashion-MNIST test image as a PNG body. At each level the two servers take turns, each turn
+a pair of runs measured side by side; the ratio of each pair is reported (lowest and highest). Server
+CPU per request comes from /proc (master and workers, user + system); its decode and model parts
+from those stages timed alone in the served code. Each worker's share of ours is counted from the
+access log lines (their pid), and of both servers from each worker's CPU time.
 
-    .venv/bin/python benchmarks/serve_load.py [--model-dir artifacts] [--seconds 5] [--repeats 2]
+    .venv/bin/python benchmarks/serve_load.py [--model-dir artifacts] [--seconds 5] [--repeats 3]
     .venv/bin/python benchmarks/serve_load.py --breakdown   # in-process CPU per request, by part
 
 Needs `wrk` (apt-get install wrk) and the real sample ($FASHION_MNIST_DIR) for the image.
@@ -24,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -45,6 +48,36 @@ end
 """
 
 
+# Run in the served checkout: CPU µs of the two stages of a request alone, on the benchmark's image.
+STAGE_CPU = """
+import sys, time
+from pathlib import Path
+from app.inputs import decode_items
+from app.predictor import Predictor
+data = Path(sys.argv[1]).read_bytes()
+predictor = Predictor.load(Path(sys.argv[2]), backend="onnx", device="cpu", threads=1)
+batch = decode_items([data], invert="auto")
+def cpu_us(function, count=3000):
+    for _ in range(300):
+        function()
+    best = float("inf")
+    for _ in range(3):
+        started = time.thread_time()
+        for _ in range(count):
+            function()
+        best = min(best, (time.thread_time() - started) / count * 1e6)
+    return best
+print(cpu_us(lambda: decode_items([data], invert="auto")), cpu_us(lambda: predictor.predict(batch)))
+"""
+
+
+def stage_cpu(root: Path, body: Path, model: str) -> tuple[float, float]:
+    """CPU µs per image of decoding and of the model, measured in `root`'s code (best of 3)."""
+    out = subprocess.run([sys.executable, "-c", STAGE_CPU, str(body), model], cwd=root, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
 def make_bare_app():
     """The baseline: read the body, answer a small JSON (gunicorn calls this in each worker)."""
     from flask import Flask, request
@@ -62,7 +95,9 @@ def make_bare_app():
     return app
 
 
-def start(name: str, env: dict, log_dir: Path, app_spec: str | None = None) -> tuple[subprocess.Popen, str]:
+def start(name: str, env: dict, log_dir: Path, app_spec: str | None = None,
+          root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """`gunicorn -c gunicorn.conf.py` in `root` (this checkout, or another one to compare with)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -70,15 +105,15 @@ def start(name: str, env: dict, log_dir: Path, app_spec: str | None = None) -> t
     if app_spec:
         command += ["--pythonpath", str(ROOT / "benchmarks"), app_spec]
     log = (log_dir / f"{name}.log").open("w")
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env, "PORT": str(port)},
+    process = subprocess.Popen(command, cwd=root, env={**os.environ, **env, "PORT": str(port)},
                                stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
-            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                time.sleep(1.0)  # let the second worker finish booting too
+            if requests.get(f"{url}/readyz", timeout=5).status_code == 200:
+                time.sleep(2.0)  # let the other workers finish booting too
                 return process, url
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too slow on a loaded machine
             pass
         if process.poll() is not None:
             break
@@ -97,17 +132,62 @@ def run_wrk(url: str, concurrency: int, seconds: int, body: Path, script: Path) 
             "requests": count, "errors": errors + bad_status}
 
 
-def stage_seconds(url: str) -> dict:
-    """Cumulative /predict handler seconds, and their decode and model parts, from /metrics."""
-    text = requests.get(f"{url}/metrics", timeout=10).text
+def worker_pids(master: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master:
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
 
-    def value(pattern: str) -> float:
-        match = re.search(rf"^{pattern} (\S+)$", text, re.M)
-        return float(match.group(1)) if match else 0.0
-    return {"count": value(r'http_request_duration_seconds_count\{route="/predict"\}'),
-            "total": value(r'http_request_duration_seconds_sum\{route="/predict"\}'),
-            "decode": value(r'predict_stage_seconds_total\{stage="decode"\}'),
-            "model": value(r'predict_stage_seconds_total\{stage="model"\}')}
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """user + system CPU seconds of each process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    times = {}
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return times
+
+
+def connection_counts(pids: list[int], port: int) -> dict[int, int]:
+    """Established connections to `port` each process holds (its socket fds in /proc/net/tcp)."""
+    established = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
+            established.add(fields[9])
+    counts = {}
+    for pid in pids:
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            held += target.startswith("socket:[") and target[8:-1] in established
+        counts[pid] = held
+    return counts
+
+
+def access_counts(log: Path, start: int) -> tuple[dict[int, int], int]:
+    """Access lines per worker pid written to the server log since byte `start`, and the new end."""
+    with log.open("rb") as f:
+        f.seek(start)
+        text = f.read().decode(errors="replace")
+    counts: dict[int, int] = {}
+    for pid in re.findall(r"\[(\d+)\] INFO app\.access", text):
+        counts[int(pid)] = counts.get(int(pid), 0) + 1
+    return counts, start + len(text.encode())
+
+
+def shares(counts: dict[int, float], pids: list[int]) -> str:
+    total = sum(counts.get(pid, 0) for pid in pids) or 1
+    return "/".join(f"{counts.get(pid, 0) / total:.0%}" for pid in pids)
 
 
 def test_image_png(path: Path) -> None:
@@ -140,8 +220,7 @@ def breakdown(model: Path, body: Path, count: int = 4000) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
-    logging._srcfile, logging.logThreads, logging.logMultiprocessing = None, False, False  # as gunicorn.conf.py
-    ours = create_app({"MODEL_DIR": model, "METRICS_DIR": body.parent})
+    ours = create_app({"MODEL_DIR": model})
 
     def cpu_us(wsgi) -> float:
         def call():
@@ -186,15 +265,44 @@ def model_dir(requested: Path, work: Path) -> Path:
     return out
 
 
+def measure(server: subprocess.Popen, url: str, log: Path | None, concurrency: int, args,
+            body: Path, script: Path) -> dict:
+    """One wrk run, with the server's CPU per request and each worker's share."""
+    pids = worker_pids(server.pid)
+    offset = log.stat().st_size if log else 0
+    cpu_before = cpu_seconds(pids + [server.pid])
+    held: dict[int, int] = {}  # connections per worker, sampled half-way through the run
+    sampler = threading.Timer(args.seconds / 2, lambda: held.update(
+        connection_counts(pids, int(url.rsplit(":", 1)[1]))))
+    sampler.start()
+    result = run_wrk(url, concurrency, args.seconds, body, script)
+    sampler.join()
+    cpu_after = cpu_seconds(pids + [server.pid])
+    result["connections"] = "/".join(str(held.get(pid, 0)) for pid in pids)
+    spent = {pid: cpu_after[pid] - cpu_before[pid] for pid in cpu_after}
+    result["cpu_us"] = sum(spent.values()) / max(result["requests"], 1) * 1e6
+    result["cpu_shares"] = shares(spent, pids)
+    result["request_shares"], result["lowest_share"] = "", None
+    if log:
+        counts, _ = access_counts(log, offset)
+        result["request_shares"] = shares(counts, pids)
+        result["lowest_share"] = min(counts.get(pid, 0) for pid in pids) / max(sum(counts.values()), 1)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=ROOT / "artifacts",
                         help="model to serve (default: ./artifacts; trained on the fly if absent)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default: 2)")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32],
-                        help="wrk connections per level (default: 1 8 32)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 16, 32],
+                        help="wrk connections per level (default: 1 8 16 32)")
     parser.add_argument("--seconds", type=int, default=5, help="seconds per run (default: 5)")
-    parser.add_argument("--repeats", type=int, default=2, help="runs per level and server; best kept (default: 2)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="pairs of runs (ours, bare) per level (default: 3)")
+    parser.add_argument("--app-root", type=Path, default=ROOT,
+                        help="checkout whose app/ and gunicorn.conf.py are served, e.g. an export of main "
+                             "to measure before a change (default: this one)")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead: CPU per request in process, by part (no HTTP, no wrk)")
     args = parser.parse_args(argv)
@@ -212,37 +320,50 @@ def main(argv: list[str] | None = None) -> int:
     script.write_text(WRK_SCRIPT)
     env = {"MODEL_DIR": str(model_dir(args.model_dir, work)), "WEB_CONCURRENCY": str(args.workers),
            "LOG_LEVEL": "info"}
-    ours, ours_url = start("ours", env, work)
-    bare, bare_url = start("bare", env, work, "serve_load:make_bare_app()")
+    decode, model = stage_cpu(args.app_root, body, env["MODEL_DIR"])
+    ours, ours_url = start("ours", env, work, root=args.app_root)
+    bare, bare_url = start("bare", env, work, "serve_load:make_bare_app()", root=args.app_root)
+    fair = 0.5 / args.workers  # every worker serves at least half of an equal share
     try:
-        print(f"# {args.workers} gunicorn workers each, {os.cpu_count()} CPUs, wrk, {args.seconds}s x "
-              f"{args.repeats} runs per level (best kept), body: one 28x28 PNG ({body.stat().st_size} bytes)")
-        print("| concurrency | ours req/s | bare req/s | ratio | ours p50 / p99 ms | bare p50 / p99 ms "
-              "| handler µs | decode | model | rest |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        worst = float("inf")
+        print(f"# {args.app_root}: {args.workers} gunicorn workers each, {os.cpu_count()} CPUs, wrk, "
+              f"{args.seconds}s per run, {args.repeats} pairs per level, body: one 28x28 PNG "
+              f"({body.stat().st_size} bytes); load average {os.getloadavg()[0]:.1f}")
+        print("| conns | run | ours req/s | bare req/s | ratio | ours p50 / p99 ms | ours connections per worker "
+              "| ours requests per worker | ours CPU per worker | bare connections per worker | bare CPU per worker "
+              "| ours CPU µs/req | bare CPU µs/req |")
+        print("| --- " * 13 + "|")
+        summary, worst, unfair = [], float("inf"), []
         for concurrency in args.concurrency:
-            best = {"ours": None, "bare": None}
-            before = stage_seconds(ours_url)
-            for _ in range(args.repeats):
-                for name, url in (("ours", ours_url), ("bare", bare_url)):
-                    result = run_wrk(url, concurrency, args.seconds, body, script)
-                    if best[name] is None or result["rps"] > best[name]["rps"]:
-                        best[name] = result
-            after = stage_seconds(ours_url)
-            spent = {k: after[k] - before[k] for k in after}
-            decode, model = spent["decode"] / spent["total"], spent["model"] / spent["total"]
-            handler = spent["total"] / spent["count"] * 1e6
-            o, b = best["ours"], best["bare"]
-            ratio = o["rps"] / b["rps"]
-            worst = min(worst, ratio)
-            errors = f" ({o['errors']} / {b['errors']} errors)" if o["errors"] or b["errors"] else ""
-            print(f"| {concurrency} | {o['rps']:.0f} | {b['rps']:.0f} | {ratio:.2f} | {o['p50']:.2f} / "
-                  f"{o['p99']:.2f} | {b['p50']:.2f} / {b['p99']:.2f} | {handler:.0f} | {decode:.0%} | {model:.0%} | "
-                  f"{1 - decode - model:.0%}{errors} |")
-        print(f"\nworst ratio ours/bare: {worst:.2f} (target >= 0.7). decode/model/rest: shares of the "
-              "/predict handler time (Flask before_request to after_request) from the service's /metrics.")
-        return 0 if worst >= 0.7 else 1
+            ratios, cpu = [], []
+            for run in range(1, args.repeats + 1):
+                o = measure(ours, ours_url, work / "ours.log", concurrency, args, body, script)
+                b = measure(bare, bare_url, None, concurrency, args, body, script)
+                ratio = o["rps"] / b["rps"]
+                ratios.append(ratio)
+                cpu.append((o["cpu_us"], b["cpu_us"]))
+                if o["lowest_share"] is not None and o["lowest_share"] < fair and concurrency >= args.workers:
+                    unfair.append(f"{concurrency} connections, run {run}: {o['request_shares']}")
+                errors = f" ({o['errors']} / {b['errors']} errors)" if o["errors"] or b["errors"] else ""
+                print(f"| {concurrency} | {run} | {o['rps']:.0f} | {b['rps']:.0f} | {ratio:.2f} | {o['p50']:.2f} / "
+                      f"{o['p99']:.2f} | {o['connections']} | {o['request_shares']} | {o['cpu_shares']} | "
+                      f"{b['connections']} | {b['cpu_shares']} | "
+                      f"{o['cpu_us']:.0f} | {b['cpu_us']:.0f}{errors} |", flush=True)
+            ours_cpu = sorted(c[0] for c in cpu)[len(cpu) // 2]
+            summary.append((concurrency, min(ratios), max(ratios), ours_cpu,
+                            sorted(c[1] for c in cpu)[len(cpu) // 2]))
+            worst = min(worst, min(ratios))
+        print("\n| conns | ratio ours/bare, lowest - highest | ours CPU µs/req (median) | bare CPU µs/req "
+              "| decode µs/req | model µs/req | rest µs/req |\n| --- | --- | --- | --- | --- | --- | --- |")
+        for concurrency, low, high, ours_cpu, bare_cpu in summary:
+            print(f"| {concurrency} | {low:.2f} - {high:.2f} | {ours_cpu:.0f} | {bare_cpu:.0f} | {decode:.0f} | "
+                  f"{model:.0f} | {ours_cpu - decode - model:.0f} |")
+        print(f"\nworst ratio ours/bare: {worst:.2f} (target >= 0.7). CPU: master + workers, user + system, "
+              "from /proc over each run; decode and model: CPU µs of app.inputs.decode_items and "
+              "Predictor.predict on the same image alone, in a separate process (best of 3); "
+              "rest = CPU - decode - model: HTTP, gunicorn, Flask, hooks, logging, metrics.")
+        print("unfair runs (a worker under half an equal share of the requests): "
+              + ("; ".join(unfair) if unfair else "none"))
+        return 0 if worst >= 0.7 and not unfair else 1
     finally:
         for process in (ours, bare):
             process.send_signal(signal.SIGTERM)

@@ -17,6 +17,10 @@ RUN python3 requirements.py pyproject.toml serve --replace onnxruntime=onnxrunti
  && python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install -r serve.txt -c constraints.txt \
  && /opt/venv/bin/pip uninstall --yes pip setuptools
+# onnxruntime and onnxruntime-gpu install the same `onnxruntime` package: should anything pull the
+# CPU one in too, the image would quietly serve on the CPU. The provider list needs no GPU to read.
+RUN /opt/venv/bin/python -c "import onnxruntime as o; p = o.get_available_providers(); \
+assert 'CUDAExecutionProvider' in p, p; import flask, gunicorn, PIL.Image, numpy"
 
 FROM ${CUDA_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH DEBIAN_FRONTEND=noninteractive \

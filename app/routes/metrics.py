@@ -1,12 +1,14 @@
 """GET /metrics: Prometheus text, summed over all gunicorn workers."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.metrics import scrape_registry
 
 bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
 def metrics():
-    text = current_app.extensions["metrics"].render()
-    return Response(text, mimetype="text/plain; version=0.0.4")
+    return Response(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)

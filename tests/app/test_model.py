@@ -120,3 +120,22 @@ def test_the_poll_thread_picks_up_a_new_version(repository, trained_model_dir):
     while app.extensions["model"].predictor.number != 3 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert app.extensions["model"].predictor.number == 3
+
+
+def test_v2_names_repository_versions_and_metrics_show_the_serving_one(repository, trained_model_dir):
+    from tests.prometheus_text import samples, value
+
+    app = _app(repository)
+    client = app.test_client()
+    meta = client.get("/v2/models/fashion-mnist").get_json()
+    assert meta["versions"] == ["2"]
+    assert client.get("/v2/models/fashion-mnist/versions/2/ready").status_code == 200
+    assert client.get("/v2/models/fashion-mnist/versions/1/ready").status_code == 404
+    break_version(add_version(trained_model_dir, repository, 3, tag="three"))
+    add_version(trained_model_dir, repository, 4, tag="four")
+    app.extensions["model"].refresh()
+    found = samples(client.get("/metrics").get_data(as_text=True))
+    assert value(found, "model_serving_info", version="4", model_version=version_id(repository / "4")) == 1
+    assert value(found, "model_serving_info", version="2", model_version=version_id(repository / "2")) == 0
+    assert value(found, "model_load_failures_total", version="3") >= 1
+    assert client.get("/v2/models/fashion-mnist").get_json()["versions"] == ["4"]

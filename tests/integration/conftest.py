@@ -6,12 +6,13 @@ Use the session-scoped factory from any fixture scope:
     @pytest.fixture(scope="module")
     def server(gunicorn_server, trained_model_dir):
         srv = gunicorn_server(trained_model_dir, workers=2, env={"MAX_BATCH": "8"})
-        yield srv          # srv.url, srv.log(), srv.worker_pids(), srv.pid
+        yield srv          # srv.url, srv.log(), srv.worker_pids(), srv.served_by(id_prefix), srv.pid
         srv.stop()         # optional: the factory stops whatever is left at the end of the session
 """
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -56,6 +57,11 @@ class Server:
             if int(fields[1]) == self.pid and fields[0] != "Z":
                 pids.append(int(stat.parent.name))
         return sorted(pids)
+
+    def served_by(self, id_prefix: str) -> set[int]:
+        """Pids of the workers whose access log lines show request ids starting with `id_prefix`."""
+        return {int(pid) for pid in re.findall(rf"\[(\d+)\] INFO app\.access: {re.escape(id_prefix)}\S* ",
+                                               self.log())}
 
     def wait_ready(self, timeout: float = 60.0, ready_lines: int | None = None) -> None:
         """Until /readyz answers 200 and the log shows `ready_lines` workers ready (default: all)."""

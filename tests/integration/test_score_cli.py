@@ -2,6 +2,7 @@
 run, labels and accuracy, error rows, --strict, --force, stdout, --report and Ctrl-C."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -10,10 +11,11 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from app.score import main
-from tests.score_samples import CLASSES, real_sample, write_class_folders, write_csv, write_idx_pair
+from app.score.cli import main
+from tests.app.score.samples import CLASSES, real_sample, write_class_folders, write_csv, write_idx_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -44,9 +46,12 @@ def inputs(tmp_path_factory, sample):
     }
 
 
-def read_jsonl(path) -> tuple[dict, list[dict]]:
-    header, *rows = [json.loads(line) for line in path.read_text().splitlines()]
-    return header, rows
+def read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def trained_model_version(model_dir) -> str:
+    return json.loads((model_dir / "model.json").read_text())["version"]
 
 
 def score(*args, model_dir) -> int:
@@ -59,13 +64,14 @@ def test_every_input_kind_gives_the_same_predictions(tmp_path, inputs, sample, t
     order = ["folders", "idx_gz", "idx_raw", "npy_u8", "npy_float", "csv_labelled", "csv_plain", "missing"]
     assert score(*(inputs[k] for k in order), "--out", out, "--batch-size", "8", "--workers", "2",
                  model_dir=trained_model_dir) == 0
-    header, rows = read_jsonl(out)
-    assert header["model"]["version"] == json.loads((trained_model_dir / "model.json").read_text())["version"]
-    assert len(rows) == 21 + 20 * 6 + 1
+    rows = read_jsonl(out)
+    version = trained_model_version(trained_model_dir)
+    assert len(rows) == 21 + 20 * 6 + 1 and all(row["model_version"] == version for row in rows)
     folder_rows, rows = rows[:21], rows[21:]
     broken = [r for r in folder_rows if r["source"].endswith("zz-broken.png")]
     assert len(broken) == 1 and "not a readable image" in broken[0]["error"]
-    assert rows[-1] == {"source": str(inputs["missing"]), "error": "no such file or directory"}
+    assert rows[-1] == {"source": str(inputs["missing"]), "error": "no such file or directory",
+                        "model_version": version}
     by_file = {int(r["source"].rsplit("/", 1)[-1][:4]): r for r in folder_rows if "error" not in r}
     for kind_index, kind in enumerate(order[1:-1]):
         block = rows[20 * kind_index:20 * (kind_index + 1)]
@@ -94,9 +100,19 @@ def test_accuracy_matches_training_on_the_real_test_split(tmp_path, fmnist_dir, 
     assert sum(stats["count"] for stats in evaluation["per_class"].values()) == 300
     assert saved["summary"]["images"] == 300 and saved["summary"]["errors"] == 0
     assert (report / "confusion.png").stat().st_size > 1000 and (report / "per_class.png").is_file()
-    lines = out.read_text().splitlines()
-    assert lines[0].startswith("# model: fashion-mnist, version: ") and len(lines) == 302
+    assert saved["summary"]["version"] == trained_model_version(trained_model_dir)  # the run's model
+    assert {"model", "backend", "device"} <= saved["summary"].keys()
     assert f"accuracy: {evaluation['accuracy']:.4f}" in capsys.readouterr().out
+    # a plain CSV, read with no option: one prediction per image, each naming the model
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    frame = pd.read_csv(out)
+    for table in (rows, frame.to_dict("records")):
+        assert len(table) == 300
+        assert all(row["label"] in CLASSES and 0 <= int(row["class_index"]) < 10 for row in table)
+        assert all(row["model_version"] == trained_model_version(trained_model_dir) for row in table)
+        assert sum(row["label"] == row["true_label"] for row in table) == evaluation["correct"]
+    assert frame["error"].isna().all() and frame["index"].tolist() == list(range(300))
 
 
 def test_strict_turns_error_rows_into_a_failure(tmp_path, inputs, trained_model_dir):
@@ -112,7 +128,7 @@ def test_existing_output_needs_force(tmp_path, inputs, trained_model_dir, capsys
     assert score(inputs["npy_u8"], "--out", out, model_dir=trained_model_dir) == 2
     assert out.read_text() == "keep me" and "--force" in capsys.readouterr().err
     assert score(inputs["npy_u8"], "--out", out, "--force", model_dir=trained_model_dir) == 0
-    assert len(out.read_text().splitlines()) == 22
+    assert len(out.read_text().splitlines()) == 1 + 20
 
 
 @pytest.mark.parametrize("args, message", [
@@ -134,8 +150,8 @@ def test_console_script_writes_jsonl_to_stdout(inputs, trained_model_dir):
     result = subprocess.run([script, str(inputs["idx_gz"]), "--out", "-", "--model-dir", str(trained_model_dir)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    header, *rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert "model" in header and len(rows) == 20
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 20 and all("label" in row and "model_version" in row for row in rows)
     assert "scored 20 images" in result.stderr and "accuracy:" in result.stderr
 
 
@@ -155,9 +171,9 @@ def test_ctrl_c_leaves_complete_lines(tmp_path, trained_model_dir):
     assert "interrupted" in stderr and "Traceback" not in stderr
     text = out.read_text()
     assert text.endswith("\n")
-    lines = text.splitlines()[2:]
-    assert 0 < len(lines) < 200_000
-    assert all(len(line.split(",")) == 17 for line in lines)
+    header, *lines = text.splitlines()
+    assert header.startswith("source,index,") and 0 < len(lines) < 200_000
+    assert all(len(line.split(",")) == 18 for line in lines)
 
 
 def test_a_reader_that_stops_early_ends_the_run_quietly(fmnist_dir, trained_model_dir):
@@ -168,7 +184,7 @@ def test_a_reader_that_stops_early_ends_the_run_quietly(fmnist_dir, trained_mode
         [sys.executable, "-m", "app.score", test_images, test_images, "--out", "-",
          "--model-dir", str(trained_model_dir)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert process.stdout.readline().startswith(b'{"model"')
+    assert json.loads(process.stdout.readline())["index"] == 0
     process.stdout.close()  # 600 rows do not fit the pipe: the scorer's next write breaks it
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 128 + signal.SIGPIPE, stderr

@@ -14,8 +14,8 @@ import pytest
 import requests
 from PIL import Image
 
-from app.score import main
-from tests.score_samples import CLASSES, real_sample, write_class_folders, write_idx_pair
+from app.score.cli import main
+from tests.app.score.samples import CLASSES, real_sample, write_class_folders, write_idx_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -39,7 +39,7 @@ def service_url(trained_model_dir, tmp_path_factory):
             try:
                 if requests.get(url + "/readyz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer in time
                 pass
             time.sleep(0.2)
         else:
@@ -66,7 +66,7 @@ def images_folder(tmp_path_factory, fmnist_dir):
 
 
 def read_rows(path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_local_scoring_matches_the_service(tmp_path, images_folder, trained_model_dir, service_url):
@@ -102,6 +102,7 @@ def test_url_mode_gives_the_same_rows(tmp_path, images_folder, fmnist_dir, train
     assert len(remote_rows) == len(local_rows) == 42 + 50
     for mine, theirs in zip(local_rows, remote_rows):
         assert mine.keys() == theirs.keys() and mine["source"] == theirs["source"]
+        assert mine["model_version"] == theirs["model_version"]  # the service's answer names it
         if "error" in mine:
             assert "not a readable image" in theirs["error"]
             continue

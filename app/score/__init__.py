@@ -1,0 +1,16 @@
+"""The batch scorer: `python -m app.score INPUT... --out FILE` (console script `fashion-mnist-score`).
+
+A run flows one way through these modules:
+
+    cli      arguments, the model (local or --url), the summary, the report, exit codes
+    sources  what to score: inputs planned in order, folders walked, cut into batches
+    readers  files to pixels: image files, IDX, .npy and CSV arrays
+    pool     the worker processes that score image files in parallel
+    run      the scoring loop: batches to rows, written in order, counted
+    remote   the --url client, the local model's stand-in
+    writers  rows to CSV, JSON Lines or stdout
+    report   accuracy, per-class accuracy and confusion matrix
+
+The prediction itself is the server's (app.preprocess, app.predictor), so a file scores the same
+here as over HTTP.
+"""

@@ -1,0 +1,275 @@
+// The page for people: every image (chosen, dropped, pasted or drawn) goes to this service's
+// POST predict?return_input=png as one request, and its card shows the answer: label, confidence,
+// the ten probabilities in class order, the 28x28 input the model saw, and the model version.
+// Plain JavaScript, no build step. Every URL is relative, so the page works under a path prefix.
+"use strict";
+
+(() => {
+  const PREDICT_URL = "predict?return_input=png";
+  const READY_URL = "readyz";
+  // A short headline per API error status; the API's own message follows it.
+  const HEADLINES = {
+    400: "The service could not read this file as an image.",
+    413: "The file is too large for the service.",
+    415: "The service does not accept this kind of file.",
+    422: "The service refused this input.",
+    503: "The model is not ready yet; try again in a moment.",
+  };
+
+  const byId = (id) => document.getElementById(id);
+  const results = byId("results");
+  const noResults = byId("no-results");
+  const template = byId("result-template");
+  const canvas = byId("canvas");
+  const pen = canvas.getContext("2d");
+
+  // ---------- the service's model ----------
+
+  async function showModelStatus() {
+    const status = byId("model-status");
+    try {
+      const response = await fetch(READY_URL, { headers: { Accept: "application/json" } });
+      const body = await response.json().catch(() => null);
+      const error = describeError(response, body);
+      status.textContent = response.ok
+        ? `Model ${body.model_version} is ready (${body.backend} on ${body.device}).`
+        : `${error.headline} ${error.detail}`;
+    } catch (error) {
+      status.textContent = "The service does not answer.";
+    }
+  }
+
+  // ---------- result cards ----------
+
+  function newCard(title, blob) {
+    const card = template.content.firstElementChild.cloneNode(true);
+    card.dataset.state = "pending";
+    card.querySelector(".source").textContent = title;
+    card.querySelector(".label").textContent = "Asking the model…";
+    const original = card.querySelector(".original");
+    if (blob.type.startsWith("image/")) {
+      original.src = URL.createObjectURL(blob);
+      original.alt = `The image sent: ${title}`;
+      // A file that claims to be an image but is not: no broken-image icon.
+      original.addEventListener("error", () => original.closest("figure").remove(), { once: true });
+    } else {
+      original.closest("figure").remove();
+    }
+    return card;
+  }
+
+  function removeCard(card) {
+    const original = card.querySelector(".original");
+    if (original && original.src.startsWith("blob:")) URL.revokeObjectURL(original.src);
+    card.remove();
+  }
+
+  function showPrediction(card, answer) {
+    card.dataset.state = "done";
+    card.querySelector(".label").textContent = answer.label;
+    card.querySelector(".confidence").textContent = percent(answer.confidence);
+    const seen = card.querySelector(".model-input");
+    seen.src = `data:image/png;base64,${answer.input_png}`;
+    seen.alt = `The 28×28 image the model saw, classified as ${answer.label}`;
+    const bars = card.querySelector(".bars");
+    // The API keeps the probabilities in class-index order.
+    Object.entries(answer.probabilities).forEach(([name, probability], index) => {
+      const item = document.createElement("li");
+      item.dataset.probability = String(probability);
+      if (index === answer.class_index) item.classList.add("top");
+      const fill = element("span", "fill");
+      fill.style.width = `${(probability * 100).toFixed(2)}%`; // CSSOM: allowed by the CSP
+      const track = element("span", "track");
+      track.append(fill);
+      item.append(element("span", "name", name), track, element("span", "value", percent(probability)));
+      bars.append(item);
+    });
+    card.querySelector(".version").textContent = `Model version ${answer.model_version}`;
+    announce(`${card.querySelector(".source").textContent}: ${answer.label}, ${percent(answer.confidence)}`);
+  }
+
+  function showError(card, { headline, detail }) {
+    card.dataset.state = "error";
+    card.querySelector(".body").remove();
+    const error = card.querySelector(".error");
+    error.append(element("strong", "headline", headline));
+    if (detail) error.append(element("span", "detail", detail));
+    announce(`${card.querySelector(".source").textContent}: ${headline}`);
+  }
+
+  // The API's errors are JSON {"error": {"code", "message"}}; a proxy's may be anything.
+  function describeError(response, body) {
+    const error = body && body.error;
+    return {
+      headline: HEADLINES[response.status] || "The service answered with an error.",
+      detail: error && error.message ? `The service says: ${error.message} (HTTP ${response.status}, ${error.code})`
+        : `HTTP ${response.status} ${response.statusText}`.trim(),
+    };
+  }
+
+  // ---------- asking the service ----------
+
+  async function predictInto(card, blob, filename) {
+    const form = new FormData();
+    form.append("image", blob, filename);
+    let response;
+    try {
+      response = await fetch(PREDICT_URL, { method: "POST", body: form, headers: { Accept: "application/json" } });
+    } catch (error) {
+      showError(card, { headline: "The service could not be reached, or it closed the connection.",
+        detail: "It can do that for a file over its upload limit." });
+      return;
+    }
+    const body = await response.json().catch(() => null);
+    if (response.ok && body && body.label !== undefined) showPrediction(card, body);
+    else showError(card, describeError(response, body));
+  }
+
+  async function predictFiles(files, titleOf) {
+    const cards = files.map((file) => newCard(titleOf(file), file));
+    results.prepend(...cards); // the newest images on top, in the order they were given
+    updateEmpty();
+    // One request per image, one at a time: every card gets its own answer or error.
+    for (const [index, file] of files.entries()) {
+      await predictInto(cards[index], file, file.name || "image");
+    }
+  }
+
+  // ---------- files: choose, drop, paste ----------
+
+  const fileInput = byId("file-input");
+  fileInput.addEventListener("change", () => {
+    const files = [...fileInput.files];
+    fileInput.value = ""; // choosing the same file again is a new change
+    if (files.length) predictFiles(files, (file) => file.name);
+  });
+
+  const dropZone = byId("drop-zone");
+  const carriesFiles = (event) => event.dataTransfer && [...event.dataTransfer.types].includes("Files");
+  document.addEventListener("dragover", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault(); // otherwise the browser opens the dropped file instead of this page
+    dropZone.classList.add("dragging");
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (!event.relatedTarget) dropZone.classList.remove("dragging");
+  });
+  document.addEventListener("drop", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dropZone.classList.remove("dragging");
+    const files = [...event.dataTransfer.files];
+    if (files.length) predictFiles(files, (file) => file.name);
+  });
+
+  document.addEventListener("paste", (event) => {
+    const files = [...((event.clipboardData && event.clipboardData.files) || [])];
+    if (!files.length) {
+      announce("The clipboard holds no image to paste.");
+      return;
+    }
+    event.preventDefault();
+    predictFiles(files, (file) => `Pasted image (${file.type || "unknown type"})`);
+  });
+
+  // ---------- drawing ----------
+
+  let drawing = null; // the last point of the stroke in progress
+  let drawingCard = null; // the drawing's card, replaced after each stroke
+
+  function colours() {
+    const choice = document.querySelector('input[name="colours"]:checked').value;
+    return choice === "black-on-white" ? { paper: "#ffffff", ink: "#000000" } : { paper: "#000000", ink: "#ffffff" };
+  }
+
+  function clearCanvas() {
+    pen.fillStyle = colours().paper;
+    pen.fillRect(0, 0, canvas.width, canvas.height);
+  }
+
+  function canvasPoint(event) {
+    const box = canvas.getBoundingClientRect(); // the canvas may be shown smaller than 280 pixels
+    return { x: (event.clientX - box.left) * (canvas.width / box.width),
+      y: (event.clientY - box.top) * (canvas.height / box.height) };
+  }
+
+  function strokeTo(point) {
+    pen.strokeStyle = colours().ink;
+    pen.lineWidth = canvas.width / 12; // about Fashion-MNIST's stroke width once shrunk to 28 pixels
+    pen.lineCap = "round";
+    pen.lineJoin = "round";
+    pen.beginPath();
+    pen.moveTo(drawing.x, drawing.y);
+    pen.lineTo(point.x, point.y);
+    pen.stroke();
+    drawing = point;
+  }
+
+  canvas.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    canvas.setPointerCapture(event.pointerId);
+    drawing = canvasPoint(event);
+    strokeTo(drawing); // a click leaves a dot
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (drawing) strokeTo(canvasPoint(event));
+  });
+  const endStroke = () => {
+    if (!drawing) return;
+    drawing = null;
+    predictDrawing();
+  };
+  canvas.addEventListener("pointerup", endStroke);
+  canvas.addEventListener("pointercancel", endStroke);
+
+  function predictDrawing() {
+    canvas.toBlob((blob) => {
+      const card = newCard("Drawing", blob);
+      if (drawingCard && drawingCard.isConnected) {
+        drawingCard.replaceWith(card);
+        removeCard(drawingCard);
+      } else {
+        results.prepend(card);
+      }
+      drawingCard = card;
+      updateEmpty();
+      predictInto(card, blob, "drawing.png");
+    }, "image/png");
+  }
+
+  byId("predict-drawing").addEventListener("click", predictDrawing);
+  byId("clear-drawing").addEventListener("click", clearCanvas);
+  for (const radio of document.querySelectorAll('input[name="colours"]')) {
+    radio.addEventListener("change", clearCanvas);
+  }
+
+  // ---------- the rest ----------
+
+  byId("clear-results").addEventListener("click", () => {
+    [...results.children].forEach(removeCard);
+    drawingCard = null;
+    updateEmpty();
+  });
+
+  function updateEmpty() {
+    noResults.hidden = results.children.length > 0;
+  }
+
+  function announce(text) {
+    byId("announcer").textContent = text;
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function percent(probability) {
+    return `${(probability * 100).toFixed(1)} %`;
+  }
+
+  clearCanvas();
+  showModelStatus();
+})();
