@@ -20,7 +20,7 @@ import requests
 from PIL import Image
 
 from tests.container.compose_cli import Engine, Project, find_engine
-from training.idx import load_idx
+from training.data import load_idx
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1500)]
 
