@@ -1,15 +1,16 @@
 # Two images from one file (docker-compose.yml builds both):
 #   trainer  torch (CPU build) + the training package: writes the artifacts to /models, then exits
-#   runtime  the HTTP API: onnxruntime + flask + gunicorn + pillow + numpy and the app, no torch
+#   runtime  the HTTP API: onnxruntime + flask + gunicorn + image decoders + numpy and the app, no
+#            torch; its libraries come from requirements/serve.lock (pinned, hashed)
 # `docker build .` gives the runtime (the last stage). The GPU variant is docker/gpu.Dockerfile.
 ARG BASE_IMAGE=python:3.12-slim
 
-# --- the pins of pyproject.toml's extras as requirements files (pyproject.toml stays the source)
+# --- the train extra of pyproject.toml as a requirements file (pyproject.toml stays the source).
+# The runtime installs from requirements/serve.lock instead: exact pins with PyPI's hashes.
 FROM ${BASE_IMAGE} AS requirements
 WORKDIR /src
 COPY pyproject.toml docker/requirements.py ./
-RUN python3 requirements.py pyproject.toml train > train.txt \
- && python3 requirements.py pyproject.toml serve > serve.txt
+RUN python3 requirements.py pyproject.toml train > train.txt
 
 # --- trainer: the one-shot `train` service
 FROM ${BASE_IMAGE} AS trainer
@@ -33,20 +34,28 @@ COPY docker/train_entrypoint.py ./
 USER app
 ENTRYPOINT ["python", "train_entrypoint.py"]
 
-# --- serve-venv: build the runtime's virtualenv, then drop the installers from it
+# --- serve-venv: build the runtime's virtualenv from the lock, then drop the installers from it
 FROM ${BASE_IMAGE} AS serve-venv
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY --from=requirements /src/serve.txt /tmp/serve.txt
+COPY requirements/serve.lock /tmp/serve.lock
+# Every file is checked against the lock's hashes and nothing outside the lock comes in (--no-deps;
+# `pip check` proves the lock is complete); wheels only, so no compiler is ever needed.
+# `make lock` regenerates the lock from pyproject.toml (docs/deployment.md).
 RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install -r /tmp/serve.txt \
+ && /opt/venv/bin/pip install --require-hashes --no-deps --only-binary :all: -r /tmp/serve.lock \
+ && /opt/venv/bin/pip check \
  && /opt/venv/bin/pip uninstall --yes pip setuptools
-# Parts of the wheels a server never imports (27 MB): test suites, type stubs, onnxruntime's
-# model-conversion tools, numpy's Fortran wrapper generator.
+# Parts of the wheels a server never loads (58 MB): test suites, type stubs, onnxruntime's
+# model-conversion tools and its C API library (libonnxruntime.so, 28 MB: for C/C++ programs; the
+# Python bindings carry their own copy of the runtime, and the import below fails if that changes),
+# numpy's Fortran wrapper generator and build helpers.
 RUN cd /opt/venv/lib/python3*/site-packages \
  && find . -depth -type d -name tests -exec rm -rf {} + \
  && find . -name '*.pyi' -delete \
- && rm -rf numpy/f2py onnxruntime/transformers onnxruntime/quantization onnxruntime/tools \
- && /opt/venv/bin/python -c "import numpy, onnxruntime, PIL.Image, flask, gunicorn"
+ && rm -rf numpy/f2py numpy/distutils \
+           onnxruntime/transformers onnxruntime/quantization onnxruntime/tools \
+           onnxruntime/capi/libonnxruntime.so* \
+ && /opt/venv/bin/python -c "import numpy, onnxruntime, PIL.Image, flask, gunicorn, pyspng, simplejpeg, prometheus_client"
 
 # --- runtime: the `api` service
 FROM ${BASE_IMAGE} AS runtime

@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 #   make install TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install test test-fast test-gpu train serve clean
+.PHONY: install test test-fast test-gpu train serve lock clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ train: install
 
 serve: install
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py
+
+# The runtime image's pinned, hashed requirements (docs/deployment.md): PyPI's hashes of every wheel
+# of each pin, for every platform and Python >= 3.11, resolved from pyproject.toml's serve extra.
+# No config files and PyPI as the only index, so a local mirror's files never end up in the lock.
+lock: install
+	$(VENV)/bin/uv pip compile pyproject.toml --extra serve --universal --python-version 3.11 \
+	    --generate-hashes --no-config --default-index https://pypi.org/simple \
+	    --custom-compile-command "make lock" -o requirements/serve.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -53,6 +53,10 @@ class Predictor:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         metadata = _read_metadata(Path(model_dir) / "model.json")
         _check_sha256(Path(model_dir) / _FILES[backend], metadata)
+        if backend == "torch":
+            from app.torch_backend import check_torch
+
+            check_torch()
         return metadata
 
     @property

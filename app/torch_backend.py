@@ -2,6 +2,7 @@
 `training`) and runs it. torch is imported only when this backend is chosen."""
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Callable
@@ -11,12 +12,29 @@ import numpy as np
 from app.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
+# The slim runtime image has no torch: choosing this backend there is an operator's mistake that
+# gets one clear line, like any other model that cannot be served.
+NO_TORCH = ("MODEL_BACKEND=torch needs PyTorch, which is not installed in this image or "
+            "environment; use MODEL_BACKEND=onnx (the default) or install torch")
+
+
+def check_torch() -> None:
+    """Raise ModelLoadError when torch cannot be imported, without importing it (gunicorn's master
+    calls this before forking, so no worker starts only to fail)."""
+    if importlib.util.find_spec("torch") is None:
+        raise ModelLoadError(NO_TORCH)
 
 
 def load_torch(path: Path, *, device: str = "auto",
                threads: int = 1) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     """Load the checkpoint onto the CUDA device when asked for and present, else the CPU."""
-    import torch
+    try:
+        import torch
+    except ImportError as exc:
+        if exc.name == "torch":  # torch itself is absent (the slim image)
+            raise ModelLoadError(NO_TORCH) from None
+        # torch is there but broken (a missing shared library or dependency): say why
+        raise ModelLoadError(f"MODEL_BACKEND=torch: import torch failed: {exc}") from None
 
     torch.set_num_threads(threads)
     try:

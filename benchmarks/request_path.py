@@ -151,7 +151,7 @@ def cpu_us(wsgi, body: bytes, count: int, fast_logging: bool = False) -> float:
 def first_test_png() -> bytes:
     from PIL import Image
 
-    from training.idx import load_idx
+    from training.data import load_idx
 
     data_dir = Path(os.environ.get("FASHION_MNIST_DIR") or ROOT.parent / "shared/data/fashion-mnist-mini")
     buffer = io.BytesIO()

@@ -195,7 +195,7 @@ def test_image_png(path: Path) -> None:
     from PIL import Image
 
     sys.path.insert(0, str(ROOT))
-    from training.idx import load_idx
+    from training.data import load_idx
 
     data_dir = Path(os.environ.get("FASHION_MNIST_DIR") or ROOT.parent / "shared/data/fashion-mnist-mini")
     image = load_idx(data_dir / "t10k-images-idx3-ubyte.gz", 3)[0]

@@ -31,9 +31,8 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from training.config import TrainConfig
-from training.data import Split, load_dataset
+from training.data import Split, load_dataset, write_synthetic
 from training.models import new_model
-from training.synthetic import write_synthetic
 from training.train import ModuleLearner, as_float, evaluate, make_optimizer, take, train_epoch
 
 

@@ -40,7 +40,7 @@ def trained_model_dir(tmp_path_factory) -> Path:
     """
     data = sample_dir()
     if data is None:
-        from training.synthetic import write_synthetic
+        from training.data import write_synthetic
 
         data = write_synthetic(tmp_path_factory.mktemp("synthetic-fmnist"))
     out = tmp_path_factory.mktemp("artifacts")

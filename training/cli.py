@@ -8,10 +8,8 @@ from pathlib import Path
 
 # torch and everything that needs it is imported in `train()`, after the skip check: the compose
 # `train` service runs this at every `up`, and a model already there should cost no torch import.
-from training.archs import ARCHS
-from training.config import TrainConfig
-from training.errors import DeviceError, TrainingError
-from training.layout import default_data_dir, has_model
+from training.config import (ARCHS, DeviceError, TrainConfig, TrainingError, default_data_dir,
+                             has_model)
 
 
 def device_name(text: str) -> str:
@@ -80,8 +78,8 @@ def train(config: TrainConfig) -> dict:
     """Load the data, train, export and check; returns the model card (model.json)."""
     import torch
 
-    from training.artifacts import write_artifacts
     from training.data import Dataset, load_dataset
+    from training.export import write_artifacts
     from training.models import new_model, parameter_count
     from training.scratch import ScratchSoftmaxRegression
     from training.train import ModuleLearner, fit, make_optimizer

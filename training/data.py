@@ -1,13 +1,23 @@
-"""Find, check and load the four Fashion-MNIST files into uint8 tensors (download when absent)."""
+"""Fashion-MNIST on disk and in memory: the IDX format, finding and loading the four files,
+the torchvision download, and synthetic files of the same format for tests and benchmarks.
+
+torch is imported only where tensors are made (`load_split`): tests and benchmarks that just read
+or write IDX files do not pay for it.
+"""
 from __future__ import annotations
 
+import gzip
+import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
-from training.errors import DataError
-from training.idx import load_idx
+from training.config import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 # split -> (images file, labels file), the data set's own names
 FILES = {
@@ -16,7 +26,58 @@ FILES = {
 }
 IMAGE_SHAPE = (28, 28)
 
+# --- the IDX format
+# Header: two zero bytes, a type byte (0x08 = unsigned byte), a byte with the number of dimensions,
+# then one big-endian uint32 per dimension, then the values.
+UBYTE = 0x08
 
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+
+
+def load_idx(path: Path, ndim: int) -> np.ndarray:
+    """Read an IDX file (raw or gzip) of unsigned bytes with `ndim` dimensions into a uint8 array."""
+    data = _read_bytes(Path(path))
+    expected = f"an IDX file of unsigned bytes with {ndim} dimension(s) (magic 0x0000080{ndim})"
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path}: {len(data)} bytes is too short for {expected}")
+    zero, dtype, dims = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype != UBYTE or dims != ndim:
+        magic = data[:4].hex()
+        raise DataError(f"{path}: magic 0x{magic} is not {expected}")
+    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    body = memoryview(data)[4 + 4 * ndim:]
+    count = int(np.prod(shape))
+    if len(body) != count:
+        what = "truncated" if len(body) < count else "has trailing bytes"
+        raise DataError(f"{path}: {what}: header says shape {list(shape)} = {count} bytes, "
+                        f"found {len(body)}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape).copy()
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """Write a uint8 array as IDX (gzip when the name ends in .gz); the save half of `load_idx`."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(">HBB", 0, UBYTE, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.tobytes()
+    path = Path(path)
+    if path.suffix == ".gz":
+        # mtime=0: the same array gives the same bytes, so checksums are stable.
+        with gzip.GzipFile(path, "wb", mtime=0) as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+# --- the four files as tensors
 @dataclass
 class Split:
     """One split in memory: images uint8 [N, 28, 28], labels int64 [N]."""
@@ -27,7 +88,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device) -> "Split":
+    def to(self, device: torch.device) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
 
 
@@ -53,6 +114,8 @@ def missing_files(data_dir: Path) -> list[str]:
 
 def load_split(data_dir: Path, split: str) -> Split:
     """Load one split, checking the image size and that image and label counts agree."""
+    import torch
+
     image_name, label_name = FILES[split]
     image_path, label_path = find_file(data_dir, image_name), find_file(data_dir, label_name)
     for name, path in ((image_name, image_path), (label_name, label_path)):
@@ -77,7 +140,54 @@ def load_dataset(data_dir: Path, download: bool = True) -> Dataset:
     data_dir = Path(data_dir)
     missing = missing_files(data_dir)
     if missing and download and len(missing) == 4:
-        from training.download import download  # torchvision only on this path
-
-        download(data_dir)
+        download_fashion_mnist(data_dir)
     return Dataset(train=load_split(data_dir, "train"), test=load_split(data_dir, "test"))
+
+
+def download_fashion_mnist(data_dir: Path) -> None:
+    """Download the four files into `data_dir/FashionMNIST/raw/` through torchvision, or raise a
+    DataError saying where to put them by hand."""
+    hint = (f"put the four Fashion-MNIST files (train-images-idx3-ubyte.gz, "
+            f"train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) "
+            f"in {data_dir} (or {data_dir / 'FashionMNIST' / 'raw'}) and pass --data-dir "
+            f"or set FASHION_MNIST_DIR")
+    try:
+        # torchvision is imported here only: it is not needed anywhere else, and a torchvision
+        # build that does not match torch fails at import time.
+        from torchvision.datasets import FashionMNIST
+
+        for train in (True, False):
+            FashionMNIST(root=str(data_dir), train=train, download=True)
+    except Exception as e:  # noqa: BLE001 - any failure (no network, bad install) gets the hint
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{data_dir}: Fashion-MNIST files not found and download failed "
+                        f"({reason}); {hint}") from None
+
+
+# --- synthetic files, for tests and the speed benchmark
+# Each class is a fixed random template plus per-image noise, so the classes are learnable (tests
+# can check that training learns) while the files are byte-for-byte what `load_idx` reads.
+def synthetic_split(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 [count, 28, 28], labels uint8 [count]), classes in turn."""
+    templates = np.random.default_rng(1234).integers(0, 180, size=(10, 28, 28), dtype=np.int16)
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(count) % 10).astype(np.uint8)
+    images = np.empty((count, 28, 28), dtype=np.uint8)
+    for start in range(0, count, 10_000):  # in chunks: 70,000 images stay well under 100 MB
+        part = labels[start:start + 10_000]
+        noise = rng.integers(0, 76, size=(len(part), 28, 28), dtype=np.int16)
+        images[start:start + len(part)] = templates[part] + noise
+    return images, labels
+
+
+def write_synthetic(folder: Path, train: int = 600, test: int = 300, gz: bool = True) -> Path:
+    """Write the four standard files (gzip when `gz`) into `folder`; returns it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    for split, count, seed in (("train", train, 1), ("test", test, 2)):
+        images, labels = synthetic_split(count, seed)
+        image_name, label_name = FILES[split]
+        write_idx(folder / f"{image_name}{suffix}", images)
+        write_idx(folder / f"{label_name}{suffix}", labels)
+    return folder

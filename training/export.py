@@ -1,20 +1,71 @@
-"""Write model.onnx (self-contained, softmax inside) and model.pt, and check the ONNX file
-against torch before anything trusts it."""
+"""From a trained model to the artifacts folder (DESIGN.md): model.onnx (self-contained, softmax
+inside), model.pt, model.json, metrics.json and the figures, all or nothing.
+
+The ONNX file is checked against torch before anything trusts it, and the files are moved into
+`--out` only after that check passed, so a failed run never leaves a model a later run would skip on.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
+import platform
+import shutil
+import tempfile
 import warnings
+from datetime import datetime, timezone
+from importlib import metadata as dist
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from training.errors import ExportError
+from training.config import ARTIFACTS, CLASSES, ExportError
+from training.data import Dataset
 from training.models import with_softmax
+from training.report import plot_confusion, plot_curves, plot_samples, spread_sample
+from training.train import as_float
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
 CHECKPOINT_FORMAT = 1
+LIBRARIES = ("torch", "onnx", "onnxruntime", "onnxscript", "numpy")  # versions kept in model.json
+
+
+def write_artifacts(out: Path, model: nn.Module, arch: dict, impl: str, data: Dataset,
+                    hyperparameters: dict, epochs: list[dict]) -> dict:
+    """Export, self-check and plot into a staging folder inside `out`, then move the files into
+    place; returns the model.json object."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    test = data.test.to(torch.device("cpu"))
+    model = model.cpu().eval()
+    with torch.no_grad():
+        predicted = model(as_float(test.images)).argmax(dim=1).numpy()
+    metrics = {"epochs": epochs}
+    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
+    try:
+        export_onnx(model, staging / "model.onnx")
+        figures = check_onnx(staging / "model.onnx", model, as_float(test.images))
+        save_checkpoint(staging / "model.pt", model, arch, list(CLASSES), hyperparameters,
+                        {"test_accuracy": epochs[-1]["test_acc"], **metrics})
+        card = model_card(staging, arch=arch, impl=impl, classes=list(CLASSES),
+                          dataset={"train_size": len(data.train), "test_size": len(test)},
+                          hyperparameters=hyperparameters, epochs=epochs, self_check=figures)
+        write_json(staging / "metrics.json", metrics)
+        labels, images = test.labels.numpy(), test.images.numpy()
+        plot_curves(staging / "curves.png", epochs)
+        plot_confusion(staging / "confusion.png", labels, predicted, list(CLASSES))
+        shown = spread_sample(labels, 18)
+        plot_samples(staging / "samples.png", images[shown], labels[shown], predicted[shown],
+                     list(CLASSES))
+        # model.json last: its presence means a complete, checked model.
+        write_json(staging / "model.json", card)
+        for name in ARTIFACTS:
+            (staging / name).replace(out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return card
 
 
 def export_onnx(model: nn.Module, path: Path) -> Path:
@@ -66,3 +117,53 @@ def check_onnx(path: Path, model: nn.Module, images: torch.Tensor, atol: float =
                           f"(max |diff| {max_diff:.2e}, allowed {atol:.0e}; "
                           f"same argmax: {same_argmax})")
     return {"images": len(want), "max_abs_diff": max_diff, "same_argmax": same_argmax}
+
+
+def model_card(out: Path, *, arch: dict, impl: str, classes: list[str], dataset: dict,
+               hyperparameters: dict, epochs: list[dict], self_check: dict) -> dict:
+    """The model.json object (DESIGN.md): what the app and a reader learn about a model without
+    torch. Hashes are taken from the files already in `out`."""
+    hashes = {name: sha256(out / name) for name in ("model.onnx", "model.pt")}
+    return {
+        "name": "fashion-mnist",
+        "version": hashes["model.onnx"][:12],
+        "arch": arch,
+        "impl": impl,
+        "classes": list(classes),
+        "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, 1, 28, 28],
+                  "range": [0.0, 1.0]},
+        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, 10]},
+        # Fashion-MNIST pixels are 0..255, a light object on a dark background, divided by 255.
+        "preprocessing": {"size": [28, 28], "scale": 1 / 255, "polarity": "light-on-dark"},
+        "sha256": hashes,
+        "dataset": dataset,
+        "hyperparameters": hyperparameters,
+        "epochs": epochs,
+        "test_accuracy": epochs[-1]["test_acc"] if epochs else None,
+        "export_check": self_check,
+        "libraries": library_versions(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = dist.version(name)
+        except dist.PackageNotFoundError:
+            pass
+    return versions
+
+
+def write_json(path: Path, obj: dict) -> Path:
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+    return path

@@ -1,4 +1,4 @@
-"""Build the architectures of `training.archs` as `nn.Sequential` nets (logits out).
+"""Build the architectures of `training.config.ARCHS` as `nn.Sequential` nets (logits out).
 
 Each layer entry is `[kind, *args]`; the app rebuilds the same `nn.Sequential` from the list alone,
 so this file and `app`'s torch backend must agree on the kinds (DESIGN.md, model.pt).
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from training.archs import ARCHS, Layers  # noqa: F401  (re-exported: the builders' input)
+from training.config import ARCHS, Layers
 
 
 def build_layer(kind: str, *args) -> nn.Module:

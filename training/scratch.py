@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from training.models import ARCHS, build_model
+from training.config import ARCHS
+from training.models import build_model
 
 
 def softmax(logits: torch.Tensor) -> torch.Tensor:

@@ -179,7 +179,7 @@ def test_damaged_files_fall_back_to_pillow_and_its_400(data):
 
 @pytest.fixture(scope="module")
 def test_images(fmnist_dir) -> np.ndarray:
-    from training.idx import load_idx  # tests may use training; the app never does
+    from training.data import load_idx  # tests may use training; the app never does
     return load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)
 
 

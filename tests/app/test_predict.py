@@ -22,7 +22,7 @@ def client(trained_model_dir):
 
 @pytest.fixture(scope="module")
 def images(fmnist_dir) -> np.ndarray:
-    from training.idx import load_idx
+    from training.data import load_idx
     return load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)[::25][:COUNT]
 
 

@@ -17,7 +17,7 @@ from tests.conftest import ROOT
 
 @pytest.fixture(scope="module")
 def batch(fmnist_dir) -> np.ndarray:
-    from training.idx import load_idx
+    from training.data import load_idx
     images = load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)
     return (images[:, None] / np.float32(255)).astype(np.float32)
 

@@ -22,7 +22,7 @@ def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
 
 @pytest.fixture(scope="module")
 def real_images(fmnist_dir):
-    from training.idx import load_idx  # tests may use training; the app never does
+    from training.data import load_idx  # tests may use training; the app never does
     return load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)[:50]
 
 

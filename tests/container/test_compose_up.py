@@ -20,7 +20,7 @@ import requests
 from PIL import Image
 
 from tests.container.compose_cli import Engine, Project, find_engine
-from training.idx import load_idx
+from training.data import load_idx
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -119,6 +119,18 @@ def test_api_container_is_healthy_slim_and_unprivileged(stack):
     no_torch = project.exec("api", "python", "-c", "import importlib.util as u, os; "
                             "print(u.find_spec('torch') is None, os.getuid())")
     assert no_torch.stdout.split() == ["True", "10001"], no_torch
+
+
+def test_torch_backend_in_the_slim_image_is_one_line_and_exit_3(stack):
+    """The runtime image has no torch: MODEL_BACKEND=torch stops gunicorn before it forks."""
+    project, _ = stack
+    done = project.exec("api", "env", "MODEL_BACKEND=torch", "PORT=18001", "WEB_CONCURRENCY=2",
+                        "gunicorn", "-c", "gunicorn.conf.py")
+    log = done.stdout + done.stderr
+    assert done.returncode == 3, log
+    lines = [line for line in log.splitlines() if "cannot serve:" in line]
+    assert len(lines) == 1 and "MODEL_BACKEND=torch needs PyTorch" in lines[0], log
+    assert "Traceback" not in log and "Booting worker" not in log
 
 
 def test_second_up_serves_without_retraining(stack, tmp_path):

@@ -89,7 +89,7 @@ def page(browser, server):
 @pytest.fixture(scope="module")
 def test_pngs(fmnist_dir, tmp_path_factory) -> list:
     """Real test images of the sample as PNG files, three different labels."""
-    from training.idx import load_idx
+    from training.data import load_idx
     images = load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)
     labels = load_idx(fmnist_dir / "t10k-labels-idx1-ubyte.gz", 1)
     folder = tmp_path_factory.mktemp("pngs")

@@ -49,3 +49,43 @@ def test_invalid_setting_fails_with_its_name(gunicorn_server, trained_model_dir)
     server = gunicorn_server(trained_model_dir, env={"MODEL_BACKEND": "tensorflow"}, wait=False)
     assert server.process.wait(BOOT_TIMEOUT) != 0
     assert "MODEL_BACKEND='tensorflow' is not valid" in server.log()
+
+
+def _without_torch(folder, torch_init: str | None) -> dict:
+    """Settings for a gunicorn whose Python cannot import torch: torch_init None makes torch absent
+    (as in the slim image); otherwise a `torch` package with that __init__ hides the real one (a
+    broken install that importlib still finds)."""
+    folder.mkdir()
+    if torch_init is None:
+        (folder / "sitecustomize.py").write_text('import sys\nsys.modules["torch"] = None\n')
+    else:
+        (folder / "torch").mkdir()
+        (folder / "torch" / "__init__.py").write_text(torch_init)
+    return {"MODEL_BACKEND": "torch", "PYTHONPATH": str(folder)}
+
+
+def test_torch_backend_without_torch_stops_before_forking(gunicorn_server, trained_model_dir,
+                                                           tmp_path):
+    env = _without_torch(tmp_path / "no-torch", None)
+    server = gunicorn_server(trained_model_dir, workers=2, env=env, wait=False)
+    code = server.process.wait(BOOT_TIMEOUT)
+    log = server.log()
+    assert code == 3, log
+    lines = _cannot_serve_lines(log)
+    assert len(lines) == 1 and "MODEL_BACKEND=torch needs PyTorch" in lines[0], log
+    assert "MODEL_BACKEND=onnx" in lines[0]
+    assert "Booting worker" not in log and "Traceback" not in log
+
+
+def test_torch_that_fails_to_import_stops_the_workers_with_one_line(gunicorn_server,
+                                                                   trained_model_dir, tmp_path):
+    # The master's check only looks for torch; importing it happens in the worker, and fails there.
+    env = _without_torch(tmp_path / "broken-torch",
+                         'raise ImportError("libtorch_cpu.so: cannot open shared object file")\n')
+    server = gunicorn_server(trained_model_dir, workers=2, env=env, wait=False)
+    code = server.process.wait(BOOT_TIMEOUT)
+    log = server.log()
+    assert code == 3, log
+    lines = _cannot_serve_lines(log)
+    assert len(lines) == 1 and "import torch failed: libtorch_cpu.so" in lines[0], log
+    assert log.count("Booting worker") <= 4 and "Traceback" not in log

@@ -15,11 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from training.artifacts import ARTIFACTS
-from training.classes import CLASSES
-from training.data import FILES, load_dataset
+from training.config import ARTIFACTS, CLASSES
+from training.data import FILES, load_dataset, write_synthetic
 from training.models import build_model
-from training.synthetic import write_synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
 

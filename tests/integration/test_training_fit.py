@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from training.cli import resolve_device
-from training.config import TrainConfig
+from training.config import DeviceError, TrainConfig
 from training.data import load_dataset
-from training.errors import DeviceError
 from training.models import new_model
 from training.scratch import ScratchSoftmaxRegression
 from training.train import ModuleLearner, fit, make_optimizer

@@ -35,7 +35,7 @@ def client(server):
 
 @pytest.fixture(scope="module")
 def test_images(fmnist_dir) -> np.ndarray:
-    from training.idx import load_idx
+    from training.data import load_idx
     images = load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)
     assert images.shape == (300, 28, 28)
     return images

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.models import ARCHS, build_model, new_model
+from training.config import ARCHS
+from training.models import build_model, new_model
 
 
 @pytest.mark.parametrize("name", sorted(ARCHS))

@@ -7,9 +7,9 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from training.errors import ExportError
+from training.config import ARCHS, ExportError
 from training.export import check_onnx, export_onnx, save_checkpoint
-from training.models import ARCHS, build_model, new_model
+from training.models import build_model, new_model
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,8 @@ import gzip
 import numpy as np
 import pytest
 
-from training.data import FILES, load_dataset, load_split
-from training.errors import DataError
-from training.idx import load_idx, write_idx
-from training.synthetic import write_synthetic
+from training.config import DataError
+from training.data import FILES, load_dataset, load_idx, load_split, write_idx, write_synthetic
 
 
 @pytest.mark.parametrize("name", ["images-idx3-ubyte", "images-idx3-ubyte.gz"])
