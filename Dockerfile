@@ -19,7 +19,8 @@ FROM ${BASE_IMAGE} AS trainer
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PATH=/opt/venv/bin:$PATH \
     PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+    PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    MODEL_REPOSITORY=/models
 COPY --from=requirements /src/train.txt /tmp/train.txt
 # pip is not upgraded on purpose: the venv's own pip is enough, and a newer one would not trust
 # the CA bundle of some build sandboxes.
@@ -61,7 +62,7 @@ RUN cd /opt/venv/lib/python3*/site-packages \
 FROM ${BASE_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    MODEL_DIR=/models PORT=8000
+    MODEL_REPOSITORY=/models PORT=8000
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin app \
  && mkdir -p /models && chown app:app /models
 COPY --from=serve-venv /opt/venv /opt/venv

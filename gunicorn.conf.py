@@ -9,7 +9,7 @@ import sys
 import tempfile
 
 from app.errors import WORKER_BOOT_ERROR, ModelLoadError
-from app.predictor import Predictor
+from app.repository import newest_valid
 from app.settings import Settings
 
 try:
@@ -58,7 +58,7 @@ def on_starting(server):
     """Before forking: refuse a missing or mismatched model with one line, and give the workers a
     fresh folder for their metrics."""
     try:
-        Predictor.check_files(settings.model_dir, settings.model_backend)
+        newest_valid(settings.model_root, settings.model_backend, settings.model_version)
     except ModelLoadError as exc:
         server.log.critical("cannot serve: %s", exc)
         sys.exit(WORKER_BOOT_ERROR)

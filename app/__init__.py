@@ -10,7 +10,8 @@ if TYPE_CHECKING:  # flask costs ~0.1 s to import: the batch scorer, which impor
 
 def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     """Build the app from the environment; `test_config` overrides settings by their environment
-    names (e.g. {"MODEL_DIR": path, "MAX_BATCH": 4}); {"LOAD_MODEL": False} leaves the model unloaded."""
+    names (e.g. {"MODEL_DIR": path, "MAX_BATCH": 4}); {"LOAD_MODEL": False} leaves the model unloaded,
+    {"MODEL_REQUIRED": False} keeps the app up, not ready, when no valid model version exists."""
     from flask import Flask
 
     from app import access, error_handlers, model
@@ -19,6 +20,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
 
     overrides = dict(test_config or {})
     load_model = bool(overrides.pop("LOAD_MODEL", True))
+    model_required = bool(overrides.pop("MODEL_REQUIRED", True))
     settings = Settings.from_env({**os.environ, **{k: str(v) for k, v in overrides.items()}})
 
     app = Flask(__name__, static_folder=None)  # the page's blueprint serves its own files, with its CSP
@@ -28,5 +30,5 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     access.init_app(app)
     for blueprint in (predict.bp, health.bp, metadata.bp, metrics.bp, page.bp, v2.bp, docs.bp):
         app.register_blueprint(blueprint)
-    model.init_app(app, settings, load=load_model)
+    model.init_app(app, settings, load=load_model, required=model_required)
     return app

@@ -31,7 +31,8 @@ def finish_request(response):
     seconds = time.perf_counter() - g.get("started", time.perf_counter())
     request_id = g.get("request_id") or uuid.uuid4().hex
     response.headers["X-Request-ID"] = request_id
-    predictor = current_app.extensions["model"].predictor
+    # The version that answered this request, even if a newer one took over meanwhile.
+    predictor = g.get("predictor") or current_app.extensions["model"].predictor
     if predictor is not None:
         response.headers["X-Model-Version"] = predictor.version
     # The route pattern, not the path: unknown paths must not grow the label set without bound.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, disable_created_metrics, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, multiprocess
 
 # The ordinary registry would add a `_created` gauge beside each counter and histogram; the
 # multiprocess collector has none. Left out, /metrics shows the same families either way.
@@ -25,6 +25,12 @@ LATENCY = Histogram("http_request_duration_seconds", "Request latency in seconds
 PREDICTIONS = Counter("predictions_total", "Images predicted, by predicted class label.", ["label"])
 STAGE_SECONDS = Counter("predict_stage_seconds_total",
                         "Seconds spent predicting (/predict and v2 infer) by stage: decode, model.", ["stage"])
+# 1 for the version each live worker serves (livemax: 1 while any worker still serves it, so a
+# roll-out shows both versions until the last worker switched), 0 for one it served before.
+SERVING = Gauge("model_serving_info", "Model version being served: repository version and model.json version.",
+                ["version", "model_version"], multiprocess_mode="livemax")
+LOAD_FAILURES = Counter("model_load_failures_total", "Model versions that failed a check when loaded, by version.",
+                        ["version"])
 
 
 def record_prediction(decode_seconds: float, model_seconds: float, labels) -> None:

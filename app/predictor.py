@@ -28,10 +28,11 @@ class Predictor:
     metadata: dict = field(repr=False)
     backend: str
     device: str
+    number: int = 1  # the repository's version folder it came from (1 for a plain model folder)
 
     @classmethod
     def load(cls, model_dir: str | Path, backend: str = "onnx", device: str = "auto",
-             threads: int = 1) -> "Predictor":
+             threads: int = 1, number: int = 1) -> "Predictor":
         """Read model.json and the backend's model file; raise ModelLoadError naming a bad file."""
         metadata = cls.check_files(model_dir, backend)
         model_path = Path(model_dir) / _FILES[backend]
@@ -42,7 +43,7 @@ class Predictor:
         run, used_device = load_backend(model_path, device=device, threads=threads)
         log.info("loaded %s (version %s) with backend %s on %s",
                  model_path, metadata["version"], backend, used_device)
-        return cls(run=run, metadata=metadata, backend=backend, device=used_device)
+        return cls(run=run, metadata=metadata, backend=backend, device=used_device, number=number)
 
     @staticmethod
     def check_files(model_dir: str | Path, backend: str = "onnx") -> dict:

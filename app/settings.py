@@ -28,6 +28,11 @@ class Settings:
     """Values of the environment variables of the same names, upper-cased (DESIGN.md, Settings)."""
 
     model_dir: Path = Path("artifacts")
+    # A folder of version folders 1/, 2/, ... (replaces MODEL_DIR when set); a plain model folder
+    # given here is version 1.
+    model_repository: Path | None = None
+    model_version: int = 0  # pin one version folder; 0 serves the newest valid one
+    model_poll_seconds: float = 5.0  # how often workers look for new versions; 0: never
     model_backend: str = "onnx"  # onnx | torch (torch imported only then)
     device: str = "auto"  # auto | cpu | cuda[:N]; auto falls back to cpu with a log line
     max_upload_mb: float = 10.0  # request body cap, answered with 413
@@ -57,12 +62,20 @@ class Settings:
         return settings
 
     @property
+    def model_root(self) -> Path:
+        """Where the served model(s) are: MODEL_REPOSITORY when set, else MODEL_DIR."""
+        return self.model_repository or self.model_dir
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
 
 _RULES = {
     "model_dir": "a folder path",
+    "model_repository": "a folder path",
+    "model_version": "a positive integer (a version folder's name)",
+    "model_poll_seconds": "a number of seconds, 0 or more",
     "model_backend": " or ".join(BACKENDS),
     "device": "auto, cpu, cuda or cuda:N",
     "max_upload_mb": "a positive number of megabytes",
@@ -87,7 +100,7 @@ def parse_device(raw: str) -> str:
 
 def _parse(name: str, raw: str):
     """One setting's typed value; ValueError when it breaks its rule."""
-    if name == "model_dir":
+    if name in ("model_dir", "model_repository"):
         return Path(raw)
     if name == "device":
         return parse_device(raw)
@@ -95,9 +108,9 @@ def _parse(name: str, raw: str):
         if raw.lower() not in _CHOICES[name]:
             raise ValueError(name)
         return raw.lower()
-    if name == "max_upload_mb":
+    if name in ("max_upload_mb", "model_poll_seconds"):
         number = float(raw)
-        if not (math.isfinite(number) and number > 0):
+        if not (math.isfinite(number) and (number > 0 or name == "model_poll_seconds" and number == 0)):
             raise ValueError(name)
         return number
     number = int(raw)

@@ -25,7 +25,7 @@ assert 'CUDAExecutionProvider' in p, p; import flask, gunicorn, PIL.Image, numpy
 FROM ${CUDA_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH DEBIAN_FRONTEND=noninteractive \
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    MODEL_DIR=/models PORT=8000 DEVICE=cuda
+    MODEL_REPOSITORY=/models PORT=8000 DEVICE=cuda
 # python3 only (no venv module needed here): the venv built above points at this interpreter.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 \

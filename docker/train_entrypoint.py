@@ -27,8 +27,11 @@ SWITCHES = {"TRAIN_FORCE": "--force", "TRAIN_DRY_RUN": "--dry-run"}
 def training_argv(env: dict[str, str], extra: list[str]) -> list[str]:
     """The argument list for `python -m training`."""
     # The per-batch progress bar is for terminals; container logs keep the per-epoch lines.
-    argv = ["--data-dir", env.get("DATA_DIR", "/data"), "--out", env.get("MODEL_DIR", "/models"),
-            "--no-progress"]
+    # A model repository (the images set MODEL_REPOSITORY=/models) gets the next version folder,
+    # which a running api picks up; a plain MODEL_DIR gets the artifacts themselves.
+    target = (["--publish", env["MODEL_REPOSITORY"]] if env.get("MODEL_REPOSITORY")
+              else ["--out", env.get("MODEL_DIR", "/models")])
+    argv = ["--data-dir", env.get("DATA_DIR", "/data"), *target, "--no-progress"]
     for name, flag in VALUE_FLAGS.items():
         if env.get(name):
             argv += [flag, env[name]]

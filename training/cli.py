@@ -9,7 +9,7 @@ from pathlib import Path
 # torch and everything that needs it is imported in `train()`, after the skip check: the compose
 # `train` service runs this at every `up`, and a model already there should cost no torch import.
 from training.config import (ARCHS, DeviceError, TrainConfig, TrainingError, default_data_dir,
-                             has_model)
+                             has_model, repository_has_model)
 
 
 def device_name(text: str) -> str:
@@ -24,7 +24,11 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder with the four IDX files (default: $FASHION_MNIST_DIR, else ./data)")
-    p.add_argument("--out", type=Path, default=d.out, help=f"artifacts folder (default: {d.out})")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--out", type=Path, default=d.out, help=f"artifacts folder (default: {d.out})")
+    target.add_argument("--publish", type=Path, metavar="REPOSITORY", default=None,
+                        help="write the model as the next version folder (1/, 2/, ...) of this model "
+                             "repository, atomically (MODEL_REPOSITORY of the service)")
     p.add_argument("--model", choices=sorted(ARCHS), default=d.model,
                    help=f"architecture (default: {d.model})")
     p.add_argument("--impl", choices=["module", "scratch"], default=d.impl,
@@ -41,7 +45,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--dry-run", action="store_true",
                    help="one batch per epoch: a quick end-to-end check (still writes artifacts)")
     p.add_argument("--force", action="store_true",
-                   help="retrain even when --out already holds a model (default: skip)")
+                   help="retrain even when --out (or the --publish repository) already holds a model "
+                        "(default: skip)")
     p.add_argument("--threads", type=int, default=d.threads,
                    help="torch CPU threads; 0 = torch's default, one per core (default: 0)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
@@ -68,8 +73,11 @@ def resolve_device(name: str):
 
 def run(config: TrainConfig) -> dict | None:
     """Train and write the artifacts; None when a model is already there and not --force."""
-    if has_model(config.out) and not config.force:
-        print(f"model already in {config.out}; skipping training (use --force to retrain)")
+    target = config.publish or config.out
+    exists = repository_has_model(target) if config.publish else has_model(target)
+    if exists and not config.force:
+        print(f"model already in {target}; skipping training (use --force to "
+              f"{'publish a new version' if config.publish else 'retrain'})")
         return None
     return train(config)
 
@@ -79,7 +87,7 @@ def train(config: TrainConfig) -> dict:
     import torch
 
     from training.data import Dataset, load_dataset
-    from training.export import write_artifacts
+    from training.export import publish, write_artifacts
     from training.models import new_model, parameter_count
     from training.scratch import ScratchSoftmaxRegression
     from training.train import ModuleLearner, fit, make_optimizer
@@ -101,10 +109,13 @@ def train(config: TrainConfig) -> dict:
           f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs")
     epochs = fit(learner, data, config)
     trained = learner.to_module() if config.impl == "scratch" else model
-    card = write_artifacts(config.out, trained, {"name": config.model,
-                                                 "layers": ARCHS[config.model]},
-                           config.impl, data, config.hyperparameters(), epochs)
-    print(f"wrote {config.out} (version {card['version']}, test accuracy "
+    arch = {"name": config.model, "layers": ARCHS[config.model]}
+    if config.publish:
+        folder, card = publish(config.publish, trained, arch, config.impl, data, config.hyperparameters(), epochs)
+    else:
+        folder = config.out
+        card = write_artifacts(folder, trained, arch, config.impl, data, config.hyperparameters(), epochs)
+    print(f"wrote {folder} (version {card['version']}, test accuracy "
           f"{card['test_accuracy']:.4f}; onnx matches torch to "
           f"{card['export_check']['max_abs_diff']:.1e})")
     return card

@@ -7,6 +7,7 @@ Nothing here imports torch, so that `python -m training` can skip a run whose mo
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -46,6 +47,8 @@ class TrainConfig:
 
     data_dir: Path
     out: Path = Path("artifacts")
+    # A model repository (MODEL_REPOSITORY): the run is written as its next version folder instead.
+    publish: Path | None = None
     model: str = "linear"  # linear | mlp | cnn
     impl: str = "module"  # module (nn + autograd) | scratch (explicit W, b and gradient)
     # The seeds' defaults: 10 epochs of SGD, lr 0.1, minibatches of 256.
@@ -79,6 +82,26 @@ def default_data_dir() -> Path:
 def has_model(out: Path) -> bool:
     """Whether `out` already holds a model (the skip-unless---force rule)."""
     return any((Path(out) / name).exists() for name in MODEL_FILES)
+
+
+# A model repository's version folders are named 1, 2, ... (the layout the app reads, DESIGN.md);
+# anything else in it (a publisher's hidden staging folder included) is not a version.
+_VERSION_NAME = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def version_numbers(repository: Path) -> list[int]:
+    """The version folders of a model repository, in ascending order."""
+    try:
+        names = os.listdir(repository)
+    except FileNotFoundError:
+        return []
+    return sorted(int(n) for n in names if _VERSION_NAME.fullmatch(n) and (Path(repository) / n).is_dir())
+
+
+def repository_has_model(repository: Path) -> bool:
+    """Whether a repository already serves something: a version folder with a model, or a plain
+    model folder (model.json at its top)."""
+    return has_model(repository) or any(has_model(Path(repository) / str(n)) for n in version_numbers(repository))
 
 
 class TrainingError(Exception):

@@ -6,8 +6,10 @@ The ONNX file is checked against torch before anything trusts it, and the files 
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.config import ARTIFACTS, CLASSES, ExportError
+from training.config import ARTIFACTS, CLASSES, ExportError, version_numbers
 from training.data import Dataset
 from training.models import with_softmax
 from training.report import plot_confusion, plot_curves, plot_samples, spread_sample
@@ -30,6 +32,29 @@ OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
 CHECKPOINT_FORMAT = 1
 LIBRARIES = ("torch", "onnx", "onnxruntime", "onnxscript", "numpy")  # versions kept in model.json
+
+
+def publish(repository: Path, model: nn.Module, arch: dict, impl: str, data: Dataset,
+            hyperparameters: dict, epochs: list[dict]) -> tuple[Path, dict]:
+    """Write the artifacts as the next version folder of a model repository: into a hidden staging
+    folder first, then one rename, so a service polling the repository never sees a partial version.
+    Returns the version folder and the model.json object."""
+    repository = Path(repository)
+    repository.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".publishing-", dir=repository))
+    try:
+        card = write_artifacts(staging, model, arch, impl, data, hyperparameters, epochs)
+        os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the version from a service of another user
+        while True:  # another publisher may take a number between our look and our rename
+            target = repository / str(max(version_numbers(repository), default=0) + 1)
+            try:
+                os.rename(staging, target)
+                return target, card
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_artifacts(out: Path, model: nn.Module, arch: dict, impl: str, data: Dataset,

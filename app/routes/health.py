@@ -16,5 +16,5 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     predictor = ready_predictor()  # 503 until loaded and warmed up
-    return {"status": "ready", "model_version": predictor.version, "backend": predictor.backend,
-            "device": predictor.device}
+    return {"status": "ready", "model_version": predictor.version, "serving_version": predictor.number,
+            "backend": predictor.backend, "device": predictor.device}

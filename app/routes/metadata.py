@@ -1,7 +1,8 @@
-"""GET /v1/models/fashion-mnist: model.json as training wrote it, plus where it runs."""
+"""GET /v1/models/fashion-mnist: the serving model's model.json as training wrote it, where it runs,
+and every version in the repository with its status."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from app.model import ready_predictor
 
@@ -11,4 +12,6 @@ bp = Blueprint("metadata", __name__)
 @bp.get("/v1/models/fashion-mnist")
 def model_metadata():
     predictor = ready_predictor()
-    return {**predictor.metadata, "backend": predictor.backend, "device": predictor.device}
+    return {**predictor.metadata, "backend": predictor.backend, "device": predictor.device,
+            "serving_version": predictor.number,
+            "versions": current_app.extensions["model"].statuses()}

@@ -12,4 +12,5 @@ def test_healthz_and_readyz(trained_model_dir):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz").get_json()
     version = json.loads((trained_model_dir / "model.json").read_text())["version"]
-    assert ready == {"status": "ready", "model_version": version, "backend": "onnx", "device": "cpu"}
+    assert ready == {"status": "ready", "model_version": version, "serving_version": 1, "backend": "onnx",
+                     "device": "cpu"}

@@ -99,7 +99,8 @@ def test_unknown_version_on_infer_names_the_served_ones(client, images):
     response = client.post("/v2/models/fashion-mnist/versions/7/infer",
                            json=image_input("UINT8", images[0].tolist(), [1, 28, 28]))
     assert response.status_code == 404
-    assert response.get_json() == {"error": "model version '7' is not served; versions: 1"}
+    assert response.get_json() == {"error": "model version '7' is not served; serving version 1 "
+                                            "(MODEL_VERSION pins another)"}
 
 
 def test_wrong_method_is_405_in_the_protocols_form_and_ours_stay_ours(client):

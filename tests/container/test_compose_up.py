@@ -87,9 +87,9 @@ def stack(engine, fmnist_dir):
 
 def test_api_predicts_what_the_trained_model_predicts(stack, fmnist_dir, tmp_path):
     project, base_url = stack
-    assert "wrote /models" in project.logs("train")
-    onnx_path = project.copy_out("api", "/models/model.onnx", tmp_path / "model.onnx")
-    card = json.loads(project.copy_out("api", "/models/model.json", tmp_path / "model.json")
+    assert "wrote /models/1 " in project.logs("train")  # published as the repository's version 1
+    onnx_path = project.copy_out("api", "/models/1/model.onnx", tmp_path / "model.onnx")
+    card = json.loads(project.copy_out("api", "/models/1/model.json", tmp_path / "model.json")
                       .read_text())
 
     images = load_idx(Path(fmnist_dir) / "t10k-images-idx3-ubyte.gz", 3)[:N_IMAGES]
@@ -135,7 +135,7 @@ def test_torch_backend_in_the_slim_image_is_one_line_and_exit_3(stack):
 
 def test_second_up_serves_without_retraining(stack, tmp_path):
     project, base_url = stack
-    before = json.loads(project.copy_out("api", "/models/model.json", tmp_path / "before.json")
+    before = json.loads(project.copy_out("api", "/models/1/model.json", tmp_path / "before.json")
                         .read_text())
     # `down` keeps the volumes: the next `up` starts fresh containers on the trained model.
     project.compose("down", timeout=300)
@@ -144,10 +144,37 @@ def test_second_up_serves_without_retraining(stack, tmp_path):
     wait_ready(base_url)
     print(f"\nup -> /readyz 200 with a model in the volume: {time.monotonic() - start:.1f}s")
 
-    after = json.loads(project.copy_out("api", "/models/model.json", tmp_path / "after.json")
+    after = json.loads(project.copy_out("api", "/models/1/model.json", tmp_path / "after.json")
                        .read_text())
     assert (after["created_at"], after["version"]) == (before["created_at"], before["version"])
     train_log = project.logs("train")
     assert "skipping training" in train_log and "wrote /models" not in train_log, train_log
     served = requests.get(f"{base_url}/v1/models/fashion-mnist", timeout=10).json()
     assert before["version"] in json.dumps(served)
+
+
+def test_run_train_force_rolls_out_a_new_version_without_restart(stack):
+    """`docker compose run --rm train --force` publishes version 2 into the volume; the running api
+    switches to it by itself, answering every request meanwhile."""
+    project, base_url = stack
+    wait_ready(base_url)
+    first = requests.get(f"{base_url}/readyz", timeout=10).json()
+    boots = project.logs("api").count("Booting worker")
+    project.compose("run", "--rm", "train", "--force", "--epochs", "1", timeout=600)
+    published = time.monotonic()
+    statuses, seen, streak = [], set(), 0
+    deadline = published + 60
+    while time.monotonic() < deadline and streak < 8:  # both workers answer from version 2
+        r = requests.post(f"{base_url}/predict", json={"image": [0] * 784}, timeout=10)
+        statuses.append(r.status_code)
+        seen.add(r.json().get("model_version"))
+        serving = requests.get(f"{base_url}/readyz", timeout=10).json()["serving_version"]
+        streak = streak + 1 if serving == 2 else 0
+    print(f"\nversion 2 served {time.monotonic() - published:.1f}s after `run train` returned")
+    now = requests.get(f"{base_url}/readyz", timeout=10).json()
+    assert (first["serving_version"], now["serving_version"]) == (1, 2)
+    assert now["model_version"] != first["model_version"] and set(statuses) == {200}
+    assert now["model_version"] in seen and seen <= {first["model_version"], now["model_version"]}
+    versions = requests.get(f"{base_url}/v1/models/fashion-mnist", timeout=10).json()["versions"]
+    assert [(v["version"], v["status"]) for v in versions][0] == (2, "serving")
+    assert project.logs("api").count("Booting worker") == boots  # no restart

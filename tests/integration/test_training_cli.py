@@ -97,6 +97,29 @@ def test_existing_model_is_kept_unless_forced(tmp_path, synthetic_dir):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(ARTIFACTS)
 
 
+def test_publish_writes_numbered_versions_atomically(tmp_path, synthetic_dir):
+    repo = tmp_path / "repo"
+    first = train_cli("--data-dir", synthetic_dir, "--publish", repo, "--dry-run")
+    assert first.returncode == 0, first.stderr
+    assert f"wrote {repo / '1'} " in first.stdout
+    skipped = train_cli("--data-dir", synthetic_dir, "--publish", repo, "--dry-run")
+    assert skipped.returncode == 0 and "skipping" in skipped.stdout and "--force" in skipped.stdout
+    (repo / "7").mkdir()  # a version folder someone made by hand, even empty, is never reused
+    forced = train_cli("--data-dir", synthetic_dir, "--publish", repo, "--dry-run", "--force", "--seed", 3)
+    assert forced.returncode == 0, forced.stderr
+    # Only version folders are left: the staging folder was renamed, not copied.
+    assert sorted(p.name for p in repo.iterdir()) == ["1", "7", "8"]
+    for number in ("1", "8"):
+        assert sorted(p.name for p in (repo / number).iterdir()) == sorted(ARTIFACTS)
+    assert json.loads((repo / "8" / "model.json").read_text())["hyperparameters"]["seed"] == 3
+    assert oct((repo / "8").stat().st_mode & 0o777) == "0o755"
+
+
+def test_out_and_publish_are_exclusive(tmp_path):
+    done = train_cli("--out", tmp_path / "a", "--publish", tmp_path / "b")
+    assert done.returncode == 2 and "not allowed with argument" in done.stderr
+
+
 def test_skipping_does_not_import_torch(tmp_path):
     """The compose `train` service runs the CLI at every `up`: with a model already there it must
     answer at once, not after a torch import (seconds)."""
