@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, current_app, request
 
-from app.inputs import decode_items, read_items
+from app.inputs import Limits, decode_items, read_items
 from app.model import ready_predictor
 
 bp = Blueprint("predict", __name__)
@@ -20,10 +20,11 @@ def predict():
     app = current_app._get_current_object()
     predictor = ready_predictor(app)
     settings, metrics = app.extensions["model"].settings, app.extensions["metrics"]
-    items, single = read_items(request._get_current_object(), settings.max_batch)
+    limits = Limits.start(settings)
+    items, single = read_items(request._get_current_object(), limits)
 
     started = time.perf_counter()
-    batch = decode_items(items, invert=settings.invert)
+    batch = decode_items(items, invert=settings.invert, limits=limits)
     decoded = time.perf_counter()
     probabilities = predictor.predict(batch)
     finished = time.perf_counter()
