@@ -66,7 +66,7 @@ class Server:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
             try:
                 ready = requests.get(f"{self.url}/readyz", timeout=2).status_code == 200
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused, or a ReadTimeout on a busy machine
                 ready = False
             if ready and self.log().count("INFO app.model: ready:") >= want:
                 return

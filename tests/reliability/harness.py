@@ -220,3 +220,40 @@ def normal_load(url: str, seconds: float, clients: int = 2, body: bytes | None =
 
     return {"requests": len(ordered), "failures": failures[0], "p50_ms": pct(0.50), "p99_ms": pct(0.99),
             "max_ms": round(1000 * ordered[-1], 1) if ordered else float("nan")}
+
+
+def raw_exchange(url: str, request: bytes, *, half_close: bool = False, timeout: float = 15.0) -> tuple[int, bytes]:
+    """Send `request` as is on a new connection (then shut down our side when `half_close`) and
+    read the answer until the server closes or its Content-Length is in: (status, body); status 0
+    when the server closed without answering."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(request)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep:
+                length = [line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")]
+                if length and len(body) >= int(length[0]):
+                    break
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    if not data:
+        return 0, b""
+    return int(data.split(b" ", 2)[1]), data.partition(b"\r\n\r\n")[2]
+
+
+def gradient_png(side: int) -> bytes:
+    """A side x side PNG that compresses to a few KB but costs a full decode (side² pixels)."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = (np.add.outer(np.arange(side), np.arange(side)) % 256).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
