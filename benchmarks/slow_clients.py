@@ -36,15 +36,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="normal clients")
     parser.add_argument("--mode", choices=("headers", "body"), default="headers")
     parser.add_argument("--setups", default="gunicorn,nginx")
+    parser.add_argument("--gunicorn-args", default="",
+                        help="GUNICORN_CMD_ARGS for the gunicorn under test, e.g. '--threads 64'")
     parser.add_argument("--hold", type=float, default=0.0,
                         help="after the load, keep the slow connections this long to time their closing")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="slow-clients-"))
-    server = start_gunicorn(args.model_dir, work / "gunicorn.log", workers=2)
+    env = {"GUNICORN_CMD_ARGS": args.gunicorn_args} if args.gunicorn_args else {}
+    server = start_gunicorn(args.model_dir, work / "gunicorn.log", workers=2, env=env)
     proxy = start_nginx(int(server.url.rsplit(":", 1)[1]), work / "nginx")
     try:
-        print(f"mode={args.mode} clients={args.clients} seconds={args.seconds}")
+        print(f"mode={args.mode} clients={args.clients} seconds={args.seconds} gunicorn args={args.gunicorn_args!r}")
         print("| setup | slow connections | requests | failures | p50 ms | p99 ms | max ms | slow closed after (s) | answer |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
         for setup in args.setups.split(","):
