@@ -74,11 +74,13 @@ def test_chunked_body_within_the_limit_predicts(server):
     (b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
     (b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-H%d: 1\r\n" % i for i in range(120)) + b"\r\n", 431),
     (b"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
-], ids=["bad-content-length", "header-too-large", "too-many-headers", "unsupported-coding"])
+    (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+], ids=["bad-content-length", "header-too-large", "too-many-headers", "unsupported-coding", "uri-too-long"])
 def test_gunicorns_own_errors_are_json(server, request_bytes, status):
     got, body = raw_exchange(server.url, request_bytes)
     assert got == status
-    assert _error(body)["code"]
+    assert _error(body)["code"] == {400: "bad_request", 414: "uri_too_long",
+                                    431: "request_header_fields_too_large"}[status]
     assert b"<html" not in body
 
 
