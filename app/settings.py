@@ -33,7 +33,7 @@ class Settings:
     max_upload_mb: float = 10.0  # request body cap, answered with 413
     max_batch: int = 256  # images per request, answered with 413 beyond
     max_request_pixels: int = 100_000_000  # pixels of all images of one request (headers), 413 beyond
-    request_timeout_s: float = 10.0  # body read + decode deadline per request: 408 / 503 past it
+    request_timeout_s: float = 10.0  # deadline per request, checked between images: 503 past it
     invert: str = "auto"  # auto | always | never (auto: when the image background is light)
     web_concurrency: int = 0  # gunicorn workers; 0 means one per CPU we may use
     threads_per_worker: int = 1  # intra-op threads of onnxruntime / torch in each worker

@@ -23,14 +23,10 @@ from pathlib import Path
 
 import requests
 
+from tests.integration.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 RENDER = ROOT / "docker" / "nginx" / "render.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def png_bytes(side: int = 28, seed: int = 0) -> bytes:

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from tests.reliability.harness import png_bytes, raw_exchange
+from tests.reliability.harness import free_port, png_bytes, raw_exchange
 
 LIMIT_MB = "0.25"  # 262144 bytes
 
@@ -95,9 +95,7 @@ def test_nginxs_own_errors_are_json(proxy, request_bytes, status):
     assert _error(body)["code"]
 
 
-def test_nginx_answers_502_as_json_when_gunicorn_is_down(nginx_proxy, tmp_path):
-    from tests.reliability.harness import free_port
-
+def test_nginx_answers_502_as_json_when_gunicorn_is_down(nginx_proxy):
     proxy = nginx_proxy(f"http://127.0.0.1:{free_port()}")  # nothing listens there
     response = requests.post(f"{proxy.url}/predict", data=png_bytes(), timeout=10)
     assert response.status_code == 502
