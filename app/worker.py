@@ -18,7 +18,8 @@ from gunicorn.workers.gthread import ThreadWorker
 
 def json_error_bytes(status: int, reason: str, message: str) -> bytes:
     """A complete HTTP/1.1 error response with the JSON error body; the connection closes after it."""
-    code = reason.lower().replace(" ", "_") or "error"
+    # The app's names: werkzeug's reason phrase, snake-cased; a 500 is the app's internal_error.
+    code = "internal_error" if status == 500 else reason.lower().replace(" ", "_") or "error"
     body = json.dumps({"error": {"code": code, "message": message or reason}}).encode() + b"\n"
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n")
