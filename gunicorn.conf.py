@@ -35,7 +35,7 @@ control_socket_disable = True  # no shared ~/.gunicorn socket: several instances
 # only need a margin above it: in-flight requests complete within graceful_timeout.
 timeout = int(max(30, settings.request_timeout_s + 20))
 graceful_timeout = int(settings.request_timeout_s + 10)
-keepalive = 5
+keepalive = 5  # above the proxy's upstream keepalive_timeout (4 s, docker/nginx/nginx.conf.template)
 # tmpfs when there is one, for files rewritten often: the heartbeat (a container's overlay disk can
 # stall it into false worker timeouts) and the workers' metrics, rewritten after requests.
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
