@@ -23,7 +23,9 @@ workers = settings.web_concurrency
 # Threads per worker for connections, not for compute (THREADS_PER_WORKER sets onnxruntime's):
 # keep-alive and slow uploads do not hold a whole worker, and /healthz answers beside a long batch.
 # Measured with benchmarks/serve_load.py: a third more requests/s than the sync worker at 8 clients.
-worker_class = "gthread"
+# gthread, with errors gunicorn answers itself (bad Content-Length, headers too large) as JSON and
+# listeners closed at once on SIGTERM (app/worker.py).
+worker_class = "app.worker.JsonErrorWorker"
 threads = 4
 # One listening socket per worker (SO_REUSEPORT; gunicorn opens it in the worker after the fork) and
 # the kernel hands each new connection to one of them by a hash of its addresses. With one shared
@@ -33,10 +35,13 @@ threads = 4
 reuse_port = True
 preload_app = False
 control_socket_disable = True  # no shared ~/.gunicorn socket: several instances may run side by side
-timeout = 30
-graceful_timeout = 20
-# tmpfs when there is one, for files written often: the heartbeat (a container's overlay disk can
-# stall it into false worker timeouts) and the workers' metrics, written on every request.
+# A request stops at REQUEST_TIMEOUT_S (503), so a worker's heartbeat timeout and the drain on SIGTERM
+# only need a margin above it: in-flight requests complete within graceful_timeout.
+timeout = int(max(30, settings.request_timeout_s + 20))
+graceful_timeout = int(settings.request_timeout_s + 10)
+keepalive = 5  # above the proxy's upstream keepalive_timeout (4 s, docker/nginx/nginx.conf.template)
+# tmpfs when there is one, for files rewritten often: the heartbeat (a container's overlay disk can
+# stall it into false worker timeouts) and the workers' metrics, rewritten after requests.
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 worker_tmp_dir = SHM
 accesslog = None  # the app logs one access line per request, with its request id and latency

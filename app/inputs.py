@@ -8,20 +8,82 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
+import time
+from dataclasses import dataclass
 from typing import Union
 
 import numpy as np
 from flask import Request
+from PIL import Image
 
 from app.errors import InputError
 from app.preprocess import pixels_to_array, preprocess_image
 
 Item = Union[bytes, list]  # image bytes, or pixel values
+_READ_SIZE = 1 << 16
 
 
-def read_items(request: Request, max_batch: int) -> tuple[list[Item], bool]:
+@dataclass(frozen=True)
+class Limits:
+    """What one request may cost: body bytes, images, pixels, and a deadline (time.monotonic())."""
+
+    max_bytes: int
+    max_batch: int
+    max_pixels: int
+    timeout_s: float
+    deadline: float
+
+    @classmethod
+    def start(cls, settings) -> "Limits":
+        """The limits of a request starting now, from the app's Settings."""
+        return cls(settings.max_upload_bytes, settings.max_batch, settings.max_request_pixels,
+                   settings.request_timeout_s, time.monotonic() + settings.request_timeout_s)
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise InputError(503, "deadline_exceeded",
+                             f"the request took longer than REQUEST_TIMEOUT_S={self.timeout_s:g}s; "
+                             "send fewer or smaller images")
+
+
+def read_body(request: Request, limits: Limits) -> bytes:
+    """The whole body, checked against its declared length and the upload cap, whatever its
+    transfer encoding: a body cut short (the client half-closed) is a 400, one over the cap a 413.
+    Afterwards the request reads its body (form, files, data) from these bytes."""
+    declared = request.content_length  # None for a chunked body
+    if declared is not None and declared > limits.max_bytes:
+        raise _too_large(limits)
+    want = limits.max_bytes + 1 if declared is None else declared
+    stream, chunks, got = request.environ["wsgi.input"], [], 0
+    while got < want:
+        chunk = stream.read(min(_READ_SIZE, want - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    if got > limits.max_bytes:
+        raise _too_large(limits)
+    if declared is not None and got < declared:
+        raise InputError(400, "incomplete_body",
+                         f"the body ended after {got} of the {declared} bytes its Content-Length declares")
+    body = b"".join(chunks)
+    request.environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(got),
+                            "wsgi.input_terminated": False})
+    request.environ.pop("HTTP_TRANSFER_ENCODING", None)
+    return body
+
+
+def _too_large(limits: Limits) -> InputError:
+    return InputError(413, "request_entity_too_large",
+                      f"the body is larger than MAX_UPLOAD_MB ({limits.max_bytes} bytes)")
+
+
+def read_items(request: Request, limits: Limits) -> tuple[list[Item], bool]:
     """The request's items and whether it asked for one image (answered without a list)."""
+    max_batch = limits.max_batch
+    body = read_body(request, limits)
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
         files = request.files.getlist("image")
@@ -29,9 +91,9 @@ def read_items(request: Request, max_batch: int) -> tuple[list[Item], bool]:
             raise InputError(422, "missing_image", "multipart body has no file field 'image'")
         items, single = [f.read() for f in _capped(files, max_batch)], len(files) == 1
     elif mimetype.startswith("image/") or mimetype == "application/octet-stream":
-        items, single = [request.get_data()], True
+        items, single = [body], True
     elif mimetype == "application/json" or mimetype.endswith("+json"):
-        items, single = _json_items(request.get_data(), max_batch)
+        items, single = _json_items(body, max_batch)
     else:
         raise InputError(415, "unsupported_media_type",
                          f"content type {mimetype or '(none)'!r} is not accepted; send multipart/form-data "
@@ -39,10 +101,16 @@ def read_items(request: Request, max_batch: int) -> tuple[list[Item], bool]:
     return items, single
 
 
-def decode_items(items: list[Item], *, invert: str) -> np.ndarray:
-    """Preprocess every item into the model's batch float32 [N, 1, 28, 28]; errors name the item."""
+def decode_items(items: list[Item], *, invert: str, limits: Limits | None = None) -> np.ndarray:
+    """Preprocess every item into the model's batch float32 [N, 1, 28, 28]; errors name the item.
+    With `limits`: the pixels of all images are counted from their headers before any is decoded
+    (413 over MAX_REQUEST_PIXELS), and the deadline is checked between images (503 past it)."""
+    if limits is not None:
+        _check_pixel_budget(items, limits.max_pixels)
     arrays = []
     for index, item in enumerate(items):
+        if limits is not None:
+            limits.check_deadline()
         try:
             if isinstance(item, bytes):
                 arrays.append(preprocess_image(item, invert=invert))
@@ -55,6 +123,28 @@ def decode_items(items: list[Item], *, invert: str) -> np.ndarray:
     if len(arrays) == 1:  # the usual single image: a view, no copy
         return arrays[0][None, None, :, :]
     return np.stack(arrays)[:, None, :, :]
+
+
+def _check_pixel_budget(items: list[Item], max_pixels: int) -> None:
+    total = 0
+    for item in items:
+        if isinstance(item, bytes):
+            total += _header_pixels(item)
+        if total > max_pixels:
+            raise InputError(413, "too_many_pixels",
+                             f"the images of this request hold more than MAX_REQUEST_PIXELS={max_pixels} "
+                             "pixels; send fewer or smaller images")
+
+
+def _header_pixels(data: bytes) -> int:
+    """Width x height from the image's header (nothing decoded); 0 when it is not an image Pillow
+    knows: preprocess_image then refuses it with the precise error."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Exception:  # any unreadable header: not this check's error to report
+        return 0
+    return width * height
 
 
 def _capped(items: list, max_batch: int) -> list:

@@ -37,6 +37,8 @@ class Settings:
     device: str = "auto"  # auto | cpu | cuda[:N]; auto falls back to cpu with a log line
     max_upload_mb: float = 10.0  # request body cap, answered with 413
     max_batch: int = 256  # images per request, answered with 413 beyond
+    max_request_pixels: int = 100_000_000  # pixels of all images of one request (headers), 413 beyond
+    request_timeout_s: float = 10.0  # deadline per request, checked between images: 503 past it
     invert: str = "auto"  # auto | always | never (auto: when the image background is light)
     web_concurrency: int = 0  # gunicorn workers; 0 means one per CPU we may use
     threads_per_worker: int = 1  # intra-op threads of onnxruntime / torch in each worker
@@ -80,6 +82,8 @@ _RULES = {
     "device": "auto, cpu, cuda or cuda:N",
     "max_upload_mb": "a positive number of megabytes",
     "max_batch": "a positive integer",
+    "max_request_pixels": "a positive integer",
+    "request_timeout_s": "a positive number of seconds",
     "invert": " or ".join(INVERT_CHOICES),
     "web_concurrency": "a positive integer",
     "threads_per_worker": "a positive integer",
@@ -108,7 +112,7 @@ def _parse(name: str, raw: str):
         if raw.lower() not in _CHOICES[name]:
             raise ValueError(name)
         return raw.lower()
-    if name in ("max_upload_mb", "model_poll_seconds"):
+    if name in ("max_upload_mb", "model_poll_seconds", "request_timeout_s"):
         number = float(raw)
         if not (math.isfinite(number) and (number > 0 or name == "model_poll_seconds" and number == 0)):
             raise ValueError(name)

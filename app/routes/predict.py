@@ -6,7 +6,7 @@ import time
 from flask import Blueprint, current_app, request
 
 from app import metrics
-from app.inputs import decode_items, read_items
+from app.inputs import Limits, decode_items, read_items
 from app.model import ready_predictor
 from app.return_input import attach_inputs, requested_formats
 
@@ -18,10 +18,11 @@ def predict():
     predictor = ready_predictor()
     settings = current_app.extensions["model"].settings
     input_formats = requested_formats(request.args)  # before reading the body: a bad value fails fast
-    items, single = read_items(request, settings.max_batch)
+    limits = Limits.start(settings)
+    items, single = read_items(request, limits)
 
     started = time.perf_counter()
-    batch = decode_items(items, invert=settings.invert)
+    batch = decode_items(items, invert=settings.invert, limits=limits)
     decoded = time.perf_counter()
     probabilities = predictor.predict(batch)
     finished = time.perf_counter()

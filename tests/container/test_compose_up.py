@@ -20,6 +20,7 @@ import requests
 from PIL import Image
 
 from tests.container.compose_cli import Engine, Project, find_engine
+from tests.reliability.harness import SlowClients, normal_load
 from training.data import load_idx
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -72,6 +73,8 @@ def stack(engine, fmnist_dir):
         "TRAIN_EPOCHS": "3",
         "TRAIN_BATCH_SIZE": "64",
         "WEB_CONCURRENCY": "2",
+        "PROXY_HEADER_TIMEOUT_S": "3",
+        "PROXY_BODY_TIMEOUT_S": "3",
     })
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -131,6 +134,32 @@ def test_torch_backend_in_the_slim_image_is_one_line_and_exit_3(stack):
     lines = [line for line in log.splitlines() if "cannot serve:" in line]
     assert len(lines) == 1 and "MODEL_BACKEND=torch needs PyTorch" in lines[0], log
     assert "Traceback" not in log and "Booting worker" not in log
+
+
+def test_only_the_proxy_is_published_and_it_answers_its_own_errors_as_json(stack):
+    project, base_url = stack
+    assert project.engine_run("port", project.container("api")).strip() == ""
+    assert project.engine_run("port", project.container("proxy")).strip()
+    r = requests.post(f"{base_url}/predict", data=b"\0" * (11 * 1024 * 1024),
+                      headers={"Content-Type": "image/png"}, timeout=30)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_entity_too_large"
+
+
+def test_compose_deployment_withstands_50_slow_clients(stack):
+    """Issue 9: 50 connections trickling headers or bodies one byte a second through the published
+    port; normal clients see no failure and a p99 under 100 ms; the proxy closes the slow ones."""
+    _, base_url = stack
+    port = int(base_url.rsplit(":", 1)[1])
+    headers = SlowClients("127.0.0.1", port, count=25, mode="headers")
+    bodies = SlowClients("127.0.0.1", port, count=25, mode="body")
+    with headers, bodies:
+        figures = normal_load(base_url, seconds=5, clients=2)
+        time.sleep(3)  # PROXY_*_TIMEOUT_S=3: every slow connection is past it
+    print(f"\nnormal clients beside 50 slow ones through compose: {figures}")
+    assert figures["failures"] == 0 and figures["requests"] > 50, figures
+    assert figures["p99_ms"] < 100, figures
+    for slow in (headers, bodies):
+        assert all(r.closed_after is not None and r.closed_after < 6 for r in slow.results), slow.results
 
 
 def test_second_up_serves_without_retraining(stack, tmp_path):

@@ -1,0 +1,46 @@
+"""gunicorn's gthread worker with two changes (`worker_class` in gunicorn.conf.py):
+
+- errors gunicorn answers itself, before Flask sees the request (a bad Content-Length, headers too
+  large, a malformed request line), leave as the documented JSON `{"error": {"code", "message"}}`
+  with gunicorn's own status instead of an HTML page;
+- on SIGTERM the worker closes its listening sockets as soon as it stops accepting, so that once
+  the master and every worker have closed theirs, new connections are refused at once instead of
+  waiting in the kernel's backlog until the drain ends. In-flight requests still finish within
+  graceful_timeout.
+"""
+from __future__ import annotations
+
+import json
+
+from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker
+
+
+def json_error_bytes(status: int, reason: str, message: str) -> bytes:
+    """A complete HTTP/1.1 error response with the JSON error body; the connection closes after it."""
+    # The app's names: werkzeug's reason phrase, snake-cased; a 500 is the app's internal_error.
+    code = "internal_error" if status == 500 else reason.lower().replace(" ", "_") or "error"
+    body = json.dumps({"error": {"code": code, "message": message or reason}}).encode() + b"\n"
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """Drop-in for gunicorn.util.write_error, which writes an HTML page."""
+    util.write_nonblock(sock, json_error_bytes(status_int, reason, mesg))
+
+
+class JsonErrorWorker(ThreadWorker):
+    def init_process(self):
+        # Worker.handle_error (which picks the status, the reason and the log line) is the one
+        # caller of util.write_error; it looks the function up by module attribute at each call.
+        # Replaced here, in the worker process only: the body's form is all that changes.
+        util.write_error = write_json_error
+        super().init_process()
+
+    def set_accept_enabled(self, enabled):
+        super().set_accept_enabled(enabled)
+        if not enabled and not self.alive:  # stopping (not merely at worker_connections)
+            for listener in self.sockets:
+                listener.close()

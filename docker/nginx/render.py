@@ -1,0 +1,39 @@
+"""Write the proxy's nginx.conf from nginx.conf.template and the environment, with the API's own
+settings (MAX_UPLOAD_MB, REQUEST_TIMEOUT_S) turned into nginx's units. Used by the proxy image's
+entry point and by the tests and benchmarks that run Debian's nginx on 127.0.0.1.
+
+    python3 render.py OUT [--exec]   # --exec: then run nginx in the foreground with it
+"""
+from __future__ import annotations
+
+import os
+import string
+import sys
+from pathlib import Path
+
+TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+DEFAULTS = {"LISTEN": "8000", "UPSTREAM": "api:8000", "MAX_UPLOAD_MB": "10", "REQUEST_TIMEOUT_S": "10",
+            "PROXY_HEADER_TIMEOUT_S": "10", "PROXY_BODY_TIMEOUT_S": "10"}
+
+
+def render(env: dict | None = None) -> str:
+    """The config text; `env` (default os.environ) overrides DEFAULTS, empty values keep them."""
+    env = os.environ if env is None else env
+    values = {name: (env.get(name) or "").strip() or default for name, default in DEFAULTS.items()}
+    values["MAX_UPLOAD_BYTES"] = str(int(float(values["MAX_UPLOAD_MB"]) * 1024 * 1024))
+    # Past the app's own deadline (it answers 503 then), so a 504 means the API hung.
+    values["PROXY_READ_TIMEOUT_S"] = str(int(float(values["REQUEST_TIMEOUT_S"])) + 20)
+    for name in ("PROXY_HEADER_TIMEOUT_S", "PROXY_BODY_TIMEOUT_S"):
+        values[name] = str(max(1, int(float(values[name]))))
+    return string.Template(TEMPLATE.read_text()).safe_substitute(values)
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    out.write_text(render())
+    if "--exec" in sys.argv[2:]:
+        os.execvp("nginx", ["nginx", "-p", str(out.parent), "-c", str(out), "-g", "daemon off;"])
+
+
+if __name__ == "__main__":
+    main()
