@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.errors import InputError
-from app.inputs import decode_base64, decode_items
+from app.inputs import Limits, decode_base64, decode_items
 from app.preprocess import SIZE
 from app.v2_tensors import Tensor
 
@@ -20,8 +20,10 @@ DATATYPES = ("FP32", "UINT8", "BYTES")
 _PIXEL_SHAPES = ((1, SIZE, SIZE), (SIZE, SIZE), (SIZE * SIZE,))  # after the batch axis
 
 
-def image_batch(inputs: list[Tensor], *, max_batch: int, invert: str) -> np.ndarray:
-    """The model's batch from the request's inputs; InputError (400, or 413 past max_batch)."""
+def image_batch(inputs: list[Tensor], *, limits: Limits, invert: str) -> np.ndarray:
+    """The model's batch from the request's inputs; InputError (400, or 413 past MAX_BATCH or
+    MAX_REQUEST_PIXELS, 503 past the deadline), as /predict."""
+    max_batch = limits.max_batch
     names = [tensor.name for tensor in inputs]
     if names != [INPUT]:
         raise _error(f"send exactly one input, named {INPUT!r}; got {names}")
@@ -43,7 +45,7 @@ def image_batch(inputs: list[Tensor], *, max_batch: int, invert: str) -> np.ndar
         raise InputError(413, "too_many_images", f"{count} images sent; at most {max_batch} per request")
     if tensor.datatype == "BYTES":
         files = tensor.data.tolist() if tensor.binary else [_base64(text) for text in tensor.data.tolist()]
-        return decode_items(files, invert=invert)
+        return decode_items(files, invert=invert, limits=limits)
     if tensor.datatype == "UINT8":
         return (tensor.data.astype(np.float32) / 255.0).reshape(count, 1, SIZE, SIZE)
     batch = tensor.data.reshape(count, 1, SIZE, SIZE)

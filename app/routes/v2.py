@@ -12,6 +12,7 @@ import numpy as np
 from flask import Blueprint, abort, current_app, request
 
 from app import metrics
+from app.inputs import Limits, read_body
 from app.model import predictor_for, ready_predictor, served_versions
 from app.predictor import Predictor
 from app.v2_inputs import INPUT, image_batch
@@ -68,14 +69,16 @@ def model_ready(model_name: str, model_version: str | None):
 def infer(model_name: str, model_version: str | None):
     version, predictor = _model(model_name, model_version)
     settings = current_app.extensions["model"].settings
-    parsed = read_request(request.get_data(), request.headers.get(HEADER_LENGTH))
+    limits = Limits.start(settings)
+    # The same reader as /predict: a body cut short is a 400, one over MAX_UPLOAD_MB a 413, chunked or not.
+    parsed = read_request(read_body(request, limits), request.headers.get(HEADER_LENGTH))
     outputs = parsed.outputs if parsed.outputs is not None else dict.fromkeys(OUTPUTS, parsed.binary_output)
     unknown = [output for output in outputs if output not in OUTPUTS]
     if unknown:
         abort(400, description=f"unknown output {unknown[0]!r}; the model's outputs are {', '.join(OUTPUTS)}")
 
     started = time.perf_counter()
-    batch = image_batch(parsed.inputs, max_batch=settings.max_batch, invert=settings.invert)
+    batch = image_batch(parsed.inputs, limits=limits, invert=settings.invert)
     decoded = time.perf_counter()
     probabilities = predictor.predict(batch)
     finished = time.perf_counter()

@@ -101,3 +101,25 @@ def test_nginx_answers_502_as_json_when_gunicorn_is_down(nginx_proxy):
     assert response.status_code == 502
     assert response.headers["Content-Type"].startswith("application/json")
     assert _error(response.content)["code"] == "bad_gateway"
+
+
+def _v2_bytes_request(png: bytes) -> tuple[bytes, bytes]:
+    """A v2 infer request with one BYTES image as binary data: (its JSON header, the whole body)."""
+    header = json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                                     "parameters": {"binary_data_size": 4 + len(png)}}]}).encode()
+    return header, header + len(png).to_bytes(4, "little") + png
+
+
+def test_v2_infer_reads_its_body_as_predict_does(server):
+    """Open Inference Protocol requests get the same body checks, in the protocol's error form."""
+    header, body = _v2_bytes_request(png_bytes())
+    head = (b"POST /v2/models/fashion-mnist/infer HTTP/1.1\r\nHost: t\r\n"
+            b"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: %d\r\n" % len(header))
+    status, answer = raw_exchange(server.url, head + b"Content-Length: %d\r\n\r\n" % (len(body) + 100) + body,
+                                  half_close=True)
+    assert status == 400 and "declares" in json.loads(answer)["error"]
+    status, answer = raw_exchange(server.url, head + b"Transfer-Encoding: chunked\r\n\r\n"
+                                  + _chunked(body + b"\0" * 300_000))
+    assert status == 413 and isinstance(json.loads(answer)["error"], str)
+    status, answer = raw_exchange(server.url, head + b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(body))
+    assert status == 200 and b'"probabilities"' in answer
