@@ -8,9 +8,12 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import yaml
+
+from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -19,6 +22,10 @@ OVERLAYS = ("cpu", "gpu")
 # the oldest we support (the preStop `sleep` action is on by default from 1.30) and the newest the
 # package ships.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+SETTINGS = {f.name.upper() for f in fields(Settings)}
+# The env names an API container may set: the app's settings, what gunicorn reads itself too, and
+# MODEL_REPOSITORY, which issue 10's contract (PARALLEL.md) adds: until issue 10 lands.
+ENV_NAMES = SETTINGS | {"WEB_CONCURRENCY", "PORT"} | {"MODEL_REPOSITORY"}
 
 
 def kubectl() -> str:

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import fields
 
 import pytest
 
 from app.settings import Settings
-from tests.deploy.manifests import (ROOT, OVERLAYS, compose_images, container, dockerfile_facts,
-                                    dockerfile_stage, env, gunicorn_setting, mounts, one, overlay)
+from tests.deploy.manifests import (ENV_NAMES, OVERLAYS, ROOT, SETTINGS, compose_images, container,
+                                    dockerfile_facts, dockerfile_stage, env, gunicorn_setting,
+                                    mounts, one, overlay)
 
 RUNTIME = dockerfile_facts(dockerfile_stage(ROOT / "Dockerfile", "runtime"))
 TRAINER = dockerfile_facts(dockerfile_stage(ROOT / "Dockerfile", "trainer"))
 GPU = dockerfile_facts(dockerfile_stage(ROOT / "docker" / "gpu.Dockerfile", None))
-SETTINGS = {f.name.upper() for f in fields(Settings)}
-GUNICORN_ENV = {"WEB_CONCURRENCY", "PORT"}  # gunicorn reads these itself too
-ISSUE_10 = {"MODEL_REPOSITORY"}  # until issue 10 lands: its contract (PARALLEL.md) adds this setting
 
 
 def api(name: str) -> tuple[dict, dict]:
@@ -59,7 +56,7 @@ def test_ports_agree_with_the_images_and_the_service():
 def test_every_env_name_is_a_setting_and_every_value_parses(name):
     _, c = api(name)
     variables = env(c)
-    assert set(variables) <= SETTINGS | GUNICORN_ENV | ISSUE_10
+    assert set(variables) <= ENV_NAMES
     plain = {k: e["value"] for k, e in variables.items() if "value" in e and k in SETTINGS}
     cpu_limit = c["resources"]["limits"]["cpu"]
     # what the kubelet puts in WEB_CONCURRENCY: limits.cpu / divisor 1, rounded up
@@ -83,7 +80,10 @@ def test_model_repository_is_the_read_only_pvc_where_the_images_expect_it(name):
     spec, c = api(name)
     repository = env(c)["MODEL_REPOSITORY"]["value"]
     mount, volume = mounts(c, spec)[repository]
-    assert repository == RUNTIME["env"]["MODEL_DIR"] == GPU["env"]["MODEL_DIR"] == "/models"
+    # the images' model folder (MODEL_REPOSITORY once issue 10 lands, MODEL_DIR before)
+    for image in (RUNTIME, GPU):
+        assert image["env"].get("MODEL_REPOSITORY", image["env"].get("MODEL_DIR")) == repository
+    assert repository == "/models"
     assert "/models" in RUNTIME["dirs"][0].split() and "/models" in GPU["dirs"][0].split()
     assert mount["readOnly"] and volume["persistentVolumeClaim"]["readOnly"]
     job = one(overlay(name), "Job")["spec"]["template"]["spec"]

@@ -2,11 +2,10 @@
 the Open Inference Protocol (v2), and the InferenceService serves the model repository's PVC."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.deploy.manifests import ROOT, compose_images, container, env, kserve, one, overlay
+from tests.deploy.manifests import (ENV_NAMES, ROOT, compose_images, container, env, kserve, one,
+                                    overlay)
 
 # Field names of KServe's API types (pkg/apis/serving: PredictorSpec = PodSpec + ComponentExtensionSpec,
 # ModelSpec = modelFormat + runtime + PredictorExtensionSpec) that these manifests use: no CRD schema
@@ -47,6 +46,7 @@ def test_predictor_container_is_the_api_image_on_kserves_mount():
     c = container(spec, "kserve-container")  # the name KServe looks for in a custom runtime
     assert c["image"] == compose_images()["api"]
     variables = env(c)
+    assert set(variables) <= ENV_NAMES
     assert variables["MODEL_REPOSITORY"]["value"] == KSERVE_MOUNT
     assert [p["containerPort"] for p in c["ports"]] == [int(variables["PORT"]["value"])]
     ref = variables["WEB_CONCURRENCY"]["valueFrom"]["resourceFieldRef"]
