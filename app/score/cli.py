@@ -3,7 +3,8 @@
 
 Scores image files, folders, IDX files, .npy arrays and CSVs with the served model (or a running
 service with --url) and writes one row per image. Exit status: 0 done (error rows included unless
---strict), 1 error rows with --strict, 2 bad arguments / model / output, 130 stopped by Ctrl-C.
+--strict), 1 error rows with --strict, 2 bad arguments / model / output (a write that failed: full
+disk), 130 stopped by Ctrl-C.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from app.score.remote import RemoteError, RemoteModel
 from app.score.report import ReportError, evaluate, format_report, write_report
 from app.score.run import LocalModel, score
 from app.score.sources import plan
-from app.score.writers import OutputExists, check_output, make_writer
+from app.score.writers import OutputExists, WriteError, check_output, make_writer, write_error
 from app.settings import Settings, available_cpus, parse_device
 
 
@@ -107,14 +108,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return run(args, model, say, started)
-    except (WorkerFailed, BrokenProcessPool, RemoteError) as exc:  # the rows written so far are whole lines
+    except (WorkerFailed, BrokenProcessPool, RemoteError, WriteError) as exc:  # rows written: whole lines
         say(f"error: {exc or 'a scoring worker died'}")
+        _drop_stdout()
         return 2
     except BrokenPipeError:
-        # `--out - | head`: the reader has all it wanted. Quietly, as a Unix tool stopped by SIGPIPE;
-        # stdout goes to /dev/null so the interpreter's last flush cannot raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # `--out - | head`: the reader has all it wanted. Quietly, as a Unix tool stopped by SIGPIPE.
+        _drop_stdout()
         return 128 + signal.SIGPIPE
+
+
+def _drop_stdout() -> None:
+    """stdout to /dev/null, so the interpreter's last flush cannot raise (and print) again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (captured in a test): nothing to flush there
+        pass
 
 
 def run(args: argparse.Namespace, model, say, started: float) -> int:
@@ -143,7 +152,7 @@ def run(args: argparse.Namespace, model, say, started: float) -> int:
 
 def _finish(args, tally, summary: dict, classes: list[str], say) -> int:
     """Summary line, evaluation when labels were known, --report files, and the exit status."""
-    report_out = say if args.out == "-" else print
+    report_out = say if args.out == "-" else _printer
     say(f"scored {summary['images']} images in {summary['seconds']:.2f} s "
         f"({summary['images_per_second']} images/s), {summary['errors']} with errors -> {args.out}"
         + (" (interrupted by Ctrl-C)" if summary["interrupted"] else ""))
@@ -180,6 +189,16 @@ class _StopOnCtrlC:
 
     def restore(self) -> None:
         signal.signal(signal.SIGINT, self._previous)
+
+
+def _printer(text: str) -> None:
+    """The evaluation on stdout; a stdout that cannot be written (a full disk) is a WriteError."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise write_error("-", exc) from None
 
 
 if __name__ == "__main__":
