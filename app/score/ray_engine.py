@@ -87,7 +87,9 @@ class RayPool:
                  writer: type[RowWriter], actors: int | None, address: str | None) -> None:
         self.ray = import_ray()
         self.model, self.format = model, writer(model.classes).format
-        self.actor_args = {"model_dir": model_dir, "backend": model.backend, "device": device, "invert": invert}
+        # Absolute paths: Ray's workers do not run in this process's working folder.
+        self.actor_args = {"model_dir": os.path.abspath(model_dir), "backend": model.backend, "device": device,
+                           "invert": invert}
         self.gpus = 1 if device.startswith("cuda") else 0
         address = address or os.environ.get("RAY_ADDRESS")  # Ray's own variable, as ray.init reads it
         try:
@@ -127,11 +129,13 @@ class RayPool:
 
         data = self.ray.data
         if kind == "files":
-            dataset = data.from_pandas([pd.DataFrame({"path": batch.paths}) for batch in run])
+            dataset = data.from_pandas([pd.DataFrame({"path": [os.path.abspath(path) for path in batch.paths]})
+                                        for batch in run])
         else:  # only the images that have pixels, as the local model predicts them
             dataset = data.from_numpy([batch.pixels[batch.ok()] for batch in run])
         scored = dataset.map_batches(
-            BatchScorer, fn_constructor_kwargs=self.actor_args, compute=data.ActorPoolStrategy(size=self.actors),
+            BatchScorer, fn_constructor_kwargs=self.actor_args,
+            compute=data.ActorPoolStrategy(size=min(self.actors, len(run))),  # no idle actors to start
             # One block is one planned batch: predicted whole, as the local engine predicts it (Ray
             # asks for a batch size with GPUs; the planned one keeps the blocks whole there too).
             batch_size=max(map(len, run)) if self.gpus else None,

@@ -71,9 +71,24 @@ class RowWriter:
         if stream is not None:
             self.emit(self.header())
 
+    @classmethod
+    def open(cls, classes: list[str], target: str) -> "RowWriter":
+        """The writer on its output stream (`-`: stdout)."""
+        return cls(classes, open_stream(target), target)
+
     def header(self) -> str:
         """What the file starts with, before any row."""
         return ""
+
+    def columns(self) -> list[str]:
+        """The table's columns: the row's fields, one probability column per class, error, version."""
+        return [*FIELDS, *(f"p_{name}" for name in self.classes), "error", "model_version"]
+
+    def cells(self, row: dict) -> list:
+        """The row's cells in `columns` order (None: the row has no such value)."""
+        probabilities = row.get("probabilities") or {}
+        return [*(row.get(key) for key in FIELDS), *(probabilities.get(name) for name in self.classes),
+                row.get("error"), row.get("model_version")]
 
     def format(self, rows: list[dict]) -> str:
         """The rows' text: whole lines."""
@@ -135,16 +150,10 @@ class CsvWriter(RowWriter):
     error row no prediction)."""
 
     def header(self) -> str:
-        return self._lines([[*FIELDS, *(f"p_{name}" for name in self.classes), "error", "model_version"]])
+        return self._lines([self.columns()])
 
     def format(self, rows: list[dict]) -> str:
-        return self._lines(self._cells(row) for row in rows)
-
-    def _cells(self, row: dict) -> list:
-        """The row's cells in column order (None: an empty cell)."""
-        probabilities = row.get("probabilities") or {}
-        return [*(row.get(key) for key in FIELDS), *(probabilities.get(name) for name in self.classes),
-                row.get("error"), row.get("model_version")]
+        return self._lines(self.cells(row) for row in rows)
 
     @staticmethod
     def _lines(rows) -> str:
@@ -163,15 +172,20 @@ class JsonlWriter(RowWriter):
 
 
 def writer_class(target: str) -> type[RowWriter]:
-    """CSV for `*.csv`, JSON Lines for `*.jsonl` / `*.ndjson` / `-`; ValueError for anything else."""
+    """CSV for `*.csv`, JSON Lines for `*.jsonl` / `*.ndjson` / `-`, Parquet for `*.parquet`;
+    ValueError for anything else (and for Parquet without pyarrow)."""
     name = target.lower()
     if name.endswith(".csv"):
         return CsvWriter
     if target == "-" or name.endswith((".jsonl", ".ndjson")):
         return JsonlWriter
-    raise ValueError(f"cannot tell the output format of {target!r}: use a .csv or .jsonl name, or -")
+    if name.endswith(".parquet"):
+        from app.score.parquet_writer import ParquetWriter  # pyarrow only when asked for
+
+        return ParquetWriter
+    raise ValueError(f"cannot tell the output format of {target!r}: use a .csv, .jsonl or .parquet name, or -")
 
 
 def make_writer(target: str, force: bool, classes: list[str]) -> RowWriter:
     """The writer for `target`, checked by `check_output`, on its stream."""
-    return check_output(target, force)(classes, open_stream(target), target)
+    return check_output(target, force).open(classes, target)

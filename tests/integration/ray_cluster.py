@@ -99,7 +99,7 @@ class LocalRayCluster:
         after a few seconds: on a loaded machine Ray's processes can take longer to go."""
         for process in reversed(self.processes):
             _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 5
         for process in self.processes:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))

@@ -134,7 +134,7 @@ def test_existing_output_needs_force(tmp_path, inputs, trained_model_dir, capsys
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--out", "out.txt"], ".csv or .jsonl"),
+    (["--out", "out.txt"], ".csv, .jsonl or .parquet"),
     (["--out", "out.csv", "--model-dir", "/nonexistent"], "model file not found"),
     (["--out", "out.csv", "--device", "banana"], "is not auto, cpu, cuda or cuda:N"),
     (["--out", "out.csv", "--batch-size", "0"], "must be at least 1"),

@@ -1,20 +1,22 @@
 """`python -m app.score --engine ray` on a real two-node Ray cluster started on this machine (two
 `ray start` raylets of one CPU each): the 300 real test images, as PNG files and as IDX, give the
-local engine's rows byte for byte, error rows included. One cluster serves the whole module (Ray
-takes 10-20 s to start)."""
+local engine's rows byte for byte, error rows included; arrays give the same Parquet table. One
+cluster serves the whole module (Ray takes 10-20 s to start)."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from app.score.cli import main
 from tests.app.score.samples import real_sample, write_class_folders, write_csv, write_idx_pair
 from tests.integration.ray_cluster import RAY, LocalRayCluster
-from tests.integration.test_score_cli import ROOT
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -67,20 +69,20 @@ def test_pngs_and_idx_give_the_local_engines_rows(tmp_path, sample, cluster, tra
     assert "/600 labelled images" in result.stdout.splitlines()[0]  # the evaluation, as locally
 
 
-def test_arrays_to_json_lines_on_stdout_match_the_local_engine(tmp_path, sample, cluster, trained_model_dir,
-                                                               capsys):
-    """.npy and a CSV with a line that does not parse, written as JSON Lines to stdout."""
+def test_arrays_to_parquet_match_the_local_engine(tmp_path, sample, cluster, trained_model_dir):
+    """.npy and a CSV with a line that does not parse, written as Parquet by both engines."""
     images, labels = sample
     np.save(tmp_path / "images.npy", images[:100])
     csv_path = write_csv(tmp_path / "images.csv", images[:50], labels[:50])
     text = csv_path.read_text().splitlines()
     text[3] = "1,2,3"  # a row of 3 values: an error row for that line alone
     csv_path.write_text("\n".join(text) + "\n")
-    inputs = [tmp_path / "images.npy", csv_path]
-    assert local(*inputs, "--out", "-", "--batch-size", "32", model_dir=trained_model_dir) == 0
-    expected = capsys.readouterr().out
-    result = on_ray(cluster, *inputs, "--out", "-", "--batch-size", "32", model_dir=trained_model_dir)
+    inputs = [tmp_path / "images.npy", csv_path, "--batch-size", "32"]
+    assert local(*inputs, "--out", tmp_path / "local.parquet", model_dir=trained_model_dir) == 0
+    result = on_ray(cluster, *inputs, "--out", tmp_path / "ray.parquet", model_dir=trained_model_dir)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == expected
-    rows = [json.loads(line) for line in expected.splitlines()]
-    assert len(rows) == 150 and [r.get("error", "")[:7] for r in rows].count("line 4:") == 1
+    expected = pq.read_table(tmp_path / "local.parquet")
+    assert pq.read_table(tmp_path / "ray.parquet").equals(expected)
+    rows = expected.to_pylist()
+    assert len(rows) == 150 and [(row["error"] or "")[:7] for row in rows].count("line 4:") == 1
+    assert sum(row["label"] is not None for row in rows) == 149

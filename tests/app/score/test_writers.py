@@ -109,7 +109,7 @@ def test_format_by_extension(target, kind):
 
 @pytest.mark.parametrize("target", ["out.txt", "out", "out.json"])
 def test_unknown_format_refused(target):
-    with pytest.raises(ValueError, match=".csv or .jsonl"):
+    with pytest.raises(ValueError, match=".csv, .jsonl or .parquet"):
         writer_class(target)
 
 
