@@ -258,3 +258,14 @@ def test_unreadable_folders_and_missing_paths_are_error_rows_and_fail_strict(tmp
                                                   "no such file or directory"]
     assert [row["source"] for row in rows[2:]] == [str(tree / "b"), str(tmp_path / "gone")]
     assert "2 with errors" in result.stderr
+
+
+def test_parquet_output_holds_the_csvs_rows(tmp_path, inputs, trained_model_dir):
+    """Image files scored by 2 worker processes (each batch split between them) and arrays."""
+    args = (inputs["folders"], inputs["csv_labelled"], "--batch-size", "8", "--workers", "2")
+    assert score(*args, "--out", tmp_path / "out.csv", model_dir=trained_model_dir) == 0
+    assert score(*args, "--out", tmp_path / "out.parquet", model_dir=trained_model_dir) == 0
+    expected = pd.read_csv(tmp_path / "out.csv")
+    frame = pd.read_parquet(tmp_path / "out.parquet")
+    assert len(frame) == len(expected) == 41 and list(frame.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
