@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(TORCH_SPEC)
-	$(PY) -m pip install -e ".[train,serve,dev]"
+	$(PY) -m pip install -e ".[train,serve,dev,ray]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -11,6 +11,11 @@
 
 (c) `--only format`: CPU time of the writers' `format` alone (rows to CSV / JSON Lines text), on N
     prediction rows in batches of the same size: the part of (a) that no model choice changes.
+(d) `--only ray`: the same folder of N PNGs scored by `--engine ray` on a real Ray cluster started
+    here (tests/integration/ray_cluster.py), with 1 raylet of all the CPUs and with 2 raylets sharing
+    them, against the local pool (--workers = the CPUs), each as a fresh process; plus the Ray run
+    on N/100 of the files, whose time is the engine's fixed cost (connect, start the actors, load
+    the model in each), so the per-image rate past it is (N - N/100) / (t(N) - t(N/100)).
 
     python benchmarks/score_speed.py [--model-dir DIR | --model linear|mlp|cnn] [--count 10000]
 
@@ -129,6 +134,39 @@ def bench_pngs(work: Path, model_dir: Path, count: int, batch_size: int, repeat:
                             "app.score main(), --workers 1": one_worker}))
 
 
+def bench_ray(work: Path, model_dir: Path, count: int, batch_size: int, repeat: int) -> None:
+    from tests.integration.ray_cluster import LocalRayCluster
+
+    folder, few = work / "ray-pngs", work / "ray-pngs-few"
+    few.mkdir(parents=True)
+    folder.mkdir()
+    for i, image in enumerate(synthetic_images(count, seed=2)):
+        Image.fromarray(image).save(folder / f"{i:05d}.png")
+        if i < count // 100:
+            Image.fromarray(image).save(few / f"{i:05d}.png")
+    cpus = available_cpus()
+
+    def fresh(inputs: Path, out: str, *extra: str, env: dict | None = None):
+        command = [sys.executable, "-m", "app.score", *script_command([str(inputs)], work / out, model_dir, batch_size),
+                   *extra]
+        return lambda: subprocess.run(command, cwd=ROOT, check=True, capture_output=True, env=env)
+
+    # Both clusters run side by side (idle between their turns), so the contenders can take turns.
+    with LocalRayCluster(nodes=1, cpus=cpus) as one, LocalRayCluster(nodes=2, cpus=max(1, cpus // 2)) as two:
+        ray = lambda cluster, inputs, out: fresh(inputs, out, "--engine", "ray", "--ray-address",  # noqa: E731
+                                                 cluster.address, env=cluster.env)
+        seconds = best_of(repeat, {f"local pool, --workers {cpus}": fresh(folder, "local.csv"),
+                                   f"ray, 1 raylet x {cpus} CPUs": ray(one, folder, "ray1.csv"),
+                                   f"ray, 2 raylets x {max(1, cpus // 2)} CPUs": ray(two, folder, "ray2.csv")})
+        fixed = best_of(repeat, {"1 raylet": ray(one, few, "few1.csv"), "2 raylets": ray(two, few, "few2.csv")})
+    report(f"(d) PNG folder, local pool against Ray, {cpus} CPUs", count, seconds)
+    small = count // 100
+    for name, value in fixed.items():
+        total = next(v for k, v in seconds.items() if name in k)
+        print(f"  ray, {name}: {small} images take {value:.2f} s (the fixed cost); past it "
+              f"{(count - small) / max(total - value, 1e-9):.0f} images/s")
+
+
 def bench_format(model_dir: Path, count: int, batch_size: int, repeat: int) -> None:
     """CPU seconds (not wall: the machine is shared) of turning `count` prediction rows into text."""
     predictor = Predictor.load(model_dir, device="cpu", threads=1)
@@ -173,7 +211,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000, help="images per benchmark (default: 10000)")
     parser.add_argument("--batch-size", type=int, default=256, help="(default: 256, the scorer's default)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure, best kept (default: 3)")
-    parser.add_argument("--only", choices=("idx", "png", "format"), help="run one of the benchmarks")
+    parser.add_argument("--only", choices=("idx", "png", "format", "ray"),
+                        help="run one of the benchmarks (ray runs only when asked: it needs .[ray])")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="score-speed-") as tmp:
         work = Path(tmp)
@@ -186,6 +225,8 @@ def main() -> None:
             bench_pngs(work, model_dir, args.count, args.batch_size, args.repeat)
         if args.only in (None, "format"):
             bench_format(model_dir, args.count, args.batch_size, args.repeat)
+        if args.only == "ray":
+            bench_ray(work, model_dir, args.count, args.batch_size, args.repeat)
 
 
 if __name__ == "__main__":

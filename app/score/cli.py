@@ -3,7 +3,8 @@
 
 Scores image files, folders, IDX files, .npy arrays and CSVs with the served model (or a running
 service with --url) and writes one row per image. Exit status: 0 done (error rows included unless
---strict), 1 error rows with --strict, 2 bad arguments / model / output, 130 stopped by Ctrl-C.
+--strict), 1 error rows with --strict, 2 bad arguments / model / output (a write that failed: full
+disk), 130 stopped by Ctrl-C.
 """
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ from app.errors import ModelLoadError
 from app.predictor import BACKENDS, Predictor
 from app.preprocess import INVERT_CHOICES
 from app.score.pool import WorkerFailed, pool_for
+from app.score.ray_engine import RayMissing, RayPool, import_ray
 from app.score.remote import RemoteError, RemoteModel
 from app.score.report import ReportError, evaluate, format_report, write_report
 from app.score.run import LocalModel, score
 from app.score.sources import plan
-from app.score.writers import OutputExists, check_output, make_writer
+from app.score.writers import OutputExists, WriteError, check_output, make_writer, write_error
 from app.settings import Settings, available_cpus, parse_device
 
 
@@ -49,9 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-dir", default=str(settings.model_dir),
                         help="model folder (default: $MODEL_DIR, else ./artifacts)")
     parser.add_argument("--batch-size", type=_positive, default=256, help="images per prediction (default: 256)")
-    parser.add_argument("--workers", type=_positive, default=cpus,
+    parser.add_argument("--workers", type=_positive,
                         help="processes scoring image files (decode, predict, format; default: the CPUs "
-                             f"this process may use, here {cpus})")
+                             f"this process may use, here {cpus}); with --engine ray, the actors (default: "
+                             "the cluster's CPUs, or its GPUs with --device cuda)")
     parser.add_argument("--threads", type=_positive, default=1,
                         help="intra-op threads of the model in this process (default: 1; the workers "
                              "scoring image files use 1 each)")
@@ -62,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--invert", choices=INVERT_CHOICES, default=settings.invert,
                         help="invert image files to light-on-dark; auto: when the background is light "
                              "(default: $INVERT, else auto; arrays are used as they are)")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: worker processes on this machine; ray: Ray Data on a Ray cluster "
+                             "(pip install 'fashion-mnist-serving[ray]') (default: local)")
+    parser.add_argument("--ray-address", metavar="ADDR",
+                        help="the Ray cluster for --engine ray, e.g. 10.0.0.5:6379 or auto (default: "
+                             "$RAY_ADDRESS, else a Ray started for this run)")
     parser.add_argument("--url", help="score through the service at this URL (e.g. http://localhost:8000) "
                                       "instead of a local model")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any image got an error row")
@@ -86,11 +95,24 @@ def _positive(text: str) -> int:
 
 
 def load_model(args: argparse.Namespace):
-    """The local Predictor, or the service at --url, behind one `predict(batch)` interface."""
+    """The local Predictor, or the service at --url, behind one `predict(batch)` interface. With
+    --engine ray the model here only names the classes and formats the rows (on a CPU): the
+    actors predict, on --device."""
     if args.url:
         return RemoteModel(args.url)
-    return LocalModel(Predictor.load(args.model_dir, backend=args.backend, device=args.device,
-                                     threads=args.threads))
+    device = "cpu" if args.engine == "ray" else args.device
+    return LocalModel(Predictor.load(args.model_dir, backend=args.backend, device=device, threads=args.threads))
+
+
+def check_engine(args: argparse.Namespace) -> None:
+    """--engine ray: Ray must be installed and the model local (ValueError / RayMissing)."""
+    if args.engine != "ray":
+        if args.ray_address:
+            raise ValueError("--ray-address needs --engine ray")
+        return
+    if args.url:
+        raise ValueError("--engine ray scores with a local model: leave out --url")
+    import_ray()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,20 +123,29 @@ def main(argv: list[str] | None = None) -> int:
     say = lambda message: print(message, file=sys.stderr)  # noqa: E731 - stdout may carry the rows
     try:
         check_output(args.out, args.force)
+        check_engine(args)
         model = load_model(args)
-    except (ValueError, OutputExists, ModelLoadError, RemoteError) as exc:
+    except (ValueError, OutputExists, ModelLoadError, RemoteError, RayMissing) as exc:
         say(f"error: {exc}")  # one line a user can act on, no traceback
         return 2
     try:
         return run(args, model, say, started)
-    except (WorkerFailed, BrokenProcessPool, RemoteError) as exc:  # the rows written so far are whole lines
+    except (WorkerFailed, BrokenProcessPool, RemoteError, WriteError) as exc:  # rows written: whole lines
         say(f"error: {exc or 'a scoring worker died'}")
+        _drop_stdout()
         return 2
     except BrokenPipeError:
-        # `--out - | head`: the reader has all it wanted. Quietly, as a Unix tool stopped by SIGPIPE;
-        # stdout goes to /dev/null so the interpreter's last flush cannot raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # `--out - | head`: the reader has all it wanted. Quietly, as a Unix tool stopped by SIGPIPE.
+        _drop_stdout()
         return 128 + signal.SIGPIPE
+
+
+def _drop_stdout() -> None:
+    """stdout to /dev/null, so the interpreter's last flush cannot raise (and print) again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (captured in a test): nothing to flush there
+        pass
 
 
 def run(args: argparse.Namespace, model, say, started: float) -> int:
@@ -122,12 +153,13 @@ def run(args: argparse.Namespace, model, say, started: float) -> int:
     sources = plan(args.inputs, model.classes, warn=lambda message: say(f"warning: {message}"))
     total = sum(source.count for source in sources)
     info = {"model": model.metadata.get("name", "fashion-mnist"), "version": model.version,
-            "backend": model.backend, "device": model.device}
+            "backend": model.backend, "device": model.device, "engine": args.engine}
+    if args.engine == "ray":
+        info["device"] = f"{args.device} (ray)"
     writer = make_writer(args.out, args.force, model.classes)
     stop = _StopOnCtrlC()
     try:
-        with pool_for(model, sources, args.batch_size, args.workers, args.invert, args.model_dir,
-                      type(writer)) as pool, \
+        with engine_pool(args, model, sources, type(writer)) as pool, \
                 tqdm(total=total, unit="img", file=sys.stderr, disable=None, smoothing=0.1) as bar:
             batches = chain.from_iterable(source.batches(args.batch_size) for source in sources)
             tally = score(pool.scored(batches), model, writer, bar.update, stop)
@@ -141,9 +173,17 @@ def run(args: argparse.Namespace, model, say, started: float) -> int:
     return _finish(args, tally, summary, model.classes, say)
 
 
+def engine_pool(args: argparse.Namespace, model, sources, writer):
+    """Where the batches are scored: the local pool, or Ray (app.score.ray_engine)."""
+    if args.engine == "ray":
+        return RayPool(model, args.model_dir, args.device, args.invert, writer, args.workers, args.ray_address)
+    return pool_for(model, sources, args.batch_size, args.workers or available_cpus(), args.invert,
+                    args.model_dir, writer)
+
+
 def _finish(args, tally, summary: dict, classes: list[str], say) -> int:
     """Summary line, evaluation when labels were known, --report files, and the exit status."""
-    report_out = say if args.out == "-" else print
+    report_out = say if args.out == "-" else _printer
     say(f"scored {summary['images']} images in {summary['seconds']:.2f} s "
         f"({summary['images_per_second']} images/s), {summary['errors']} with errors -> {args.out}"
         + (" (interrupted by Ctrl-C)" if summary["interrupted"] else ""))
@@ -180,6 +220,16 @@ class _StopOnCtrlC:
 
     def restore(self) -> None:
         signal.signal(signal.SIGINT, self._previous)
+
+
+def _printer(text: str) -> None:
+    """The evaluation on stdout; a stdout that cannot be written (a full disk) is a WriteError."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise write_error("-", exc) from None
 
 
 if __name__ == "__main__":

@@ -2,14 +2,19 @@
 printed as text, and with --report written as JSON and PNG.
 
 matplotlib is not in the slim serving image: it is imported only to draw the PNGs, and its absence
-is a clear message (`pip install 'fashion-mnist-serving[report]'`), not a traceback.
+is a clear message (`pip install 'fashion-mnist-serving[report]'`), not a traceback. Each file is
+written whole or not at all (a temporary file renamed into place): a full disk is a `WriteError`.
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+
+from app.score.writers import write_error
 
 
 class ReportError(Exception):
@@ -55,9 +60,12 @@ def write_report(folder: str | Path, report: dict) -> list[Path]:
     """report.json always; confusion.png and per_class.png when there are labels. Raises
     ReportError (after writing the JSON) when matplotlib is missing."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = [folder / "report.json"]
-    written[0].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(str(folder), exc) from None
+    text = json.dumps(report, indent=2) + "\n"
+    written = [write_whole(folder / "report.json", lambda path: path.write_text(text, encoding="utf-8"))]
     if not report.get("evaluation"):
         return written
     try:
@@ -68,9 +76,22 @@ def write_report(folder: str | Path, report: dict) -> list[Path]:
         raise ReportError("matplotlib is not installed, so no PNGs were drawn (report.json was "
                           "written): pip install 'fashion-mnist-serving[report]'") from None
     evaluation = report["evaluation"]
-    written.append(_plot_confusion(plt, evaluation, folder / "confusion.png"))
-    written.append(_plot_per_class(plt, evaluation, folder / "per_class.png"))
+    written.append(write_whole(folder / "confusion.png", lambda path: _plot_confusion(plt, evaluation, path)))
+    written.append(write_whole(folder / "per_class.png", lambda path: _plot_per_class(plt, evaluation, path)))
     return written
+
+
+def write_whole(path: Path, write: Callable[[Path], object]) -> Path:
+    """`write(temporary path)`, then the file renamed to `path`: a reader never sees half a file.
+    An OSError (full disk) removes the temporary file and is raised as WriteError."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise write_error(str(path), exc) from None
+    return path
 
 
 def _plot_confusion(plt, evaluation: dict, path: Path) -> Path:
@@ -86,10 +107,7 @@ def _plot_confusion(plt, evaluation: dict, path: Path) -> Path:
     for (i, j), value in np.ndenumerate(matrix):
         ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
                 color="white" if value > threshold else "black")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _plot_per_class(plt, evaluation: dict, path: Path) -> Path:
@@ -101,7 +119,13 @@ def _plot_per_class(plt, evaluation: dict, path: Path) -> Path:
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
     ax.set_title("per-class accuracy")
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=100, format="png")  # the temporary name has no .png to go by
+    finally:
+        plt.close(fig)
     return path

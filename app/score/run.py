@@ -60,9 +60,10 @@ class Counts:
 
 @dataclass
 class Scored(Counts):
-    """A batch turned into output text, with its counts (small to send back from a worker process)."""
+    """A batch turned into output text (or the Parquet writer's cells: a list, joined alike), with its
+    counts (small to send back from a worker process)."""
 
-    text: str = ""
+    text: str | list = ""
 
     def extend(self, other: "Scored") -> "Scored":
         """This batch followed by `other` (the parts of one batch, in order)."""

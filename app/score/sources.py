@@ -2,7 +2,8 @@
 
 Inputs mix freely: image files, folders (walked recursively, symlinked folders followed once, so a
 link loop ends), IDX image files, .npy arrays and CSV files. Images in a folder named after a class
-(`Sneaker/`, `ankle_boot/`, `T-shirt_top/`, `7/`) carry that class as their label.
+(`Sneaker/`, `ankle_boot/`, `T-shirt_top/`, `7/`) carry that class as their label. A path that
+does not exist and a folder that cannot be read are error rows, in their place: never skipped.
 """
 from __future__ import annotations
 
@@ -111,13 +112,25 @@ def plan(inputs: list[str], classes: list[str], warn=lambda message: None) -> li
             sources.append(Source(len(pending), files=list(pending)))
             pending.clear()
 
+    def fail(path: str, message: str) -> None:
+        flush()
+        sources.append(Source(1, path=path, error=message))
+
     for text in inputs:
         path = Path(text)
-        if path.is_dir():
-            pending.extend(folder_files(path, classes))
-        elif not path.exists():
-            flush()
-            sources.append(Source(1, path=text, error="no such file or directory"))
+        try:
+            is_dir, exists = path.is_dir(), path.exists()
+        except OSError as exc:  # a parent folder that cannot be searched
+            fail(text, f"cannot read: {exc.strerror or exc}")
+            continue
+        if is_dir:
+            for item in folder_files(path, classes):
+                if isinstance(item, Unreadable):
+                    fail(item.path, item.message)
+                else:
+                    pending.append(item)
+        elif not exists:
+            fail(text, "no such file or directory")
         elif kind_of(path) == "image":
             pending.append((text, label_from_folder(path, classes)))
         else:
@@ -137,11 +150,28 @@ def _read_array(path: Path, warn) -> Source:
     return Source(len(array.images), path=str(path), array=array)
 
 
-def walk_folders(root: Path) -> Iterator[tuple[Path, list[str]]]:
+@dataclass(frozen=True)
+class Unreadable:
+    """A folder the walk could not list: it becomes an error row where its files would be."""
+
+    path: str
+    message: str
+
+
+def walk_folders(root: Path) -> Iterator[tuple[Path, list[str]] | Unreadable]:
     """Each folder under `root` with its image file names, sorted, following symlinked folders but
-    entering each real folder once (a symlink loop, or two links to one folder, is walked once)."""
+    entering each real folder once (a symlink loop, or two links to one folder, is walked once).
+    A folder that cannot be listed (no permission, an I/O error) is an `Unreadable` in its place."""
     seen: set[tuple[int, int]] = set()
-    for folder, dirs, files in os.walk(root, followlinks=True):
+    failed: list[OSError] = []  # os.walk reports a folder it cannot list here, before moving on
+
+    def unreadable() -> Iterator[Unreadable]:
+        while failed:
+            exc = failed.pop(0)
+            yield Unreadable(str(exc.filename), f"cannot read the folder: {exc.strerror or exc}")
+
+    for folder, dirs, files in os.walk(root, followlinks=True, onerror=failed.append):
+        yield from unreadable()
         stat = os.stat(folder)
         if (stat.st_dev, stat.st_ino) in seen:
             dirs[:] = []
@@ -149,6 +179,7 @@ def walk_folders(root: Path) -> Iterator[tuple[Path, list[str]]]:
         seen.add((stat.st_dev, stat.st_ino))
         dirs.sort()
         yield Path(folder), [name for name in sorted(files) if _is_image(name)]
+    yield from unreadable()
 
 
 def _is_image(name: str) -> bool:
@@ -157,15 +188,22 @@ def _is_image(name: str) -> bool:
 
 
 def walk_images(root: Path) -> Iterator[Path]:
-    """Image files under `root`, in `walk_folders` order."""
-    for folder, names in walk_folders(root):
-        yield from (folder / name for name in names)
+    """Image files under `root`, in `walk_folders` order (folders that cannot be read left out)."""
+    for entry in walk_folders(root):
+        if not isinstance(entry, Unreadable):
+            folder, names = entry
+            yield from (folder / name for name in names)
 
 
-def folder_files(root: Path, classes: list[str]) -> Iterator[tuple[str, int | None]]:
+def folder_files(root: Path, classes: list[str]) -> Iterator[tuple[str, int | None] | Unreadable]:
     """(path text, label) of each image under `root`: `str(folder / name)` and `label_from_folder`,
-    worked out once per folder rather than per file (10,000 files cost ~0.1 s that way)."""
-    for folder, names in walk_folders(root):
+    worked out once per folder rather than per file (10,000 files cost ~0.1 s that way); an
+    `Unreadable` where a folder could not be listed."""
+    for entry in walk_folders(root):
+        if isinstance(entry, Unreadable):
+            yield entry
+            continue
+        folder, names = entry
         label = _folder_label(folder.name, tuple(classes))
         prefix = "" if str(folder) == "." else os.path.join(str(folder), "")
         yield from ((prefix + name, label) for name in names)

@@ -1,5 +1,6 @@
 """`python -m app.score` end to end with a model trained on the real sample: every input kind in one
-run, labels and accuracy, error rows, --strict, --force, stdout, --report and Ctrl-C."""
+run, labels and accuracy, error rows, --strict, --force, stdout, --report, Ctrl-C, a full disk and
+folders that cannot be read."""
 from __future__ import annotations
 
 import csv
@@ -15,7 +16,8 @@ import pandas as pd
 import pytest
 
 from app.score.cli import main
-from tests.app.score.samples import CLASSES, real_sample, write_class_folders, write_csv, write_idx_pair
+from tests.app.score.samples import (CLASSES, fill, real_sample, small_disk, unprivileged, write_class_folders,
+                                    write_csv, write_idx_pair)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -132,7 +134,7 @@ def test_existing_output_needs_force(tmp_path, inputs, trained_model_dir, capsys
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--out", "out.txt"], ".csv or .jsonl"),
+    (["--out", "out.txt"], ".csv, .jsonl or .parquet"),
     (["--out", "out.csv", "--model-dir", "/nonexistent"], "model file not found"),
     (["--out", "out.csv", "--device", "banana"], "is not auto, cpu, cuda or cuda:N"),
     (["--out", "out.csv", "--batch-size", "0"], "must be at least 1"),
@@ -189,3 +191,81 @@ def test_a_reader_that_stops_early_ends_the_run_quietly(fmnist_dir, trained_mode
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 128 + signal.SIGPIPE, stderr
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+def run_cli(*args, model_dir, stdout=subprocess.PIPE, prefix=()) -> subprocess.CompletedProcess:
+    command = [*prefix, sys.executable, "-m", "app.score", *map(str, args), "--model-dir", str(model_dir),
+               "--device", "cpu"]
+    return subprocess.run(command, cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.jsonl"])
+def test_a_full_disk_is_one_line_exit_2_and_whole_lines(tmp_path, fmnist_dir, trained_model_dir, name):
+    """The 300 test images do not fit a 64 KiB file system: the run stops at the batch that failed."""
+    with small_disk(tmp_path / "disk") as disk:
+        result = run_cli(fmnist_dir / "t10k-images-idx3-ubyte.gz", "--out", disk / name, "--batch-size", "16",
+                         model_dir=trained_model_dir)
+        assert result.returncode == 2
+        assert result.stderr == f"error: cannot write {disk / name}: No space left on device\n"
+        text = (disk / name).read_text()
+    assert text.endswith("\n") and 100 < text.count("\n") < 300
+    if name == "out.csv":
+        rows = list(csv.DictReader(text.splitlines()))
+        assert [int(row["index"]) for row in rows] == list(range(len(rows)))
+        assert all(len(row) == 18 and row["model_version"] for row in rows)
+    else:
+        rows = [json.loads(line) for line in text.splitlines()]
+        assert [row["index"] for row in rows] == list(range(len(rows)))
+
+
+def test_stdout_on_a_full_device_is_one_line_exit_2(fmnist_dir, trained_model_dir):
+    with open("/dev/full", "w") as full:
+        result = run_cli(fmnist_dir / "t10k-images-idx3-ubyte.gz", "--out", "-", model_dir=trained_model_dir,
+                         stdout=full)
+    assert result.returncode == 2
+    assert result.stderr == "error: cannot write stdout: No space left on device\n"
+
+
+def test_the_report_on_a_full_disk_is_one_line_exit_2(tmp_path, fmnist_dir, trained_model_dir):
+    with small_disk(tmp_path / "disk") as disk:
+        fill(disk)
+        result = run_cli(fmnist_dir / "t10k-images-idx3-ubyte.gz", "--out", tmp_path / "out.csv",
+                         "--report", disk / "report", model_dir=trained_model_dir)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines()[-1] == \
+            f"error: cannot write {disk / 'report' / 'report.json'}: No space left on device"
+        assert "Traceback" not in result.stderr and list((disk / "report").iterdir()) == []
+    assert len((tmp_path / "out.csv").read_text().splitlines()) == 301  # the rows came first
+
+
+def test_unreadable_folders_and_missing_paths_are_error_rows_and_fail_strict(tmp_path, inputs, trained_model_dir):
+    """As root (CI) the folder is unreadable through setpriv: root without the capabilities that
+    bypass file permissions."""
+    tree = tmp_path / "tree"
+    for name in ("a", "b"):
+        (tree / name).mkdir(parents=True)
+        for image in sorted(inputs["folders"].glob("*/0*.png"))[:2]:
+            (tree / name / image.name).write_bytes(image.read_bytes())
+    os.chmod(tree / "b", 0)
+    try:
+        result = run_cli(tree, tmp_path / "gone", "--out", tmp_path / "out.jsonl", "--strict",
+                         model_dir=trained_model_dir, prefix=unprivileged([]))
+    finally:
+        os.chmod(tree / "b", 0o755)
+    assert result.returncode == 1, result.stderr
+    rows = read_jsonl(tmp_path / "out.jsonl")
+    assert [row.get("error") for row in rows] == [None, None, "cannot read the folder: Permission denied",
+                                                  "no such file or directory"]
+    assert [row["source"] for row in rows[2:]] == [str(tree / "b"), str(tmp_path / "gone")]
+    assert "2 with errors" in result.stderr
+
+
+def test_parquet_output_holds_the_csvs_rows(tmp_path, inputs, trained_model_dir):
+    """Image files scored by 2 worker processes (each batch split between them) and arrays."""
+    args = (inputs["folders"], inputs["csv_labelled"], "--batch-size", "8", "--workers", "2")
+    assert score(*args, "--out", tmp_path / "out.csv", model_dir=trained_model_dir) == 0
+    assert score(*args, "--out", tmp_path / "out.parquet", model_dir=trained_model_dir) == 0
+    expected = pd.read_csv(tmp_path / "out.csv")
+    frame = pd.read_parquet(tmp_path / "out.parquet")
+    assert len(frame) == len(expected) == 41 and list(frame.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False)

@@ -4,9 +4,15 @@ image files of several formats in folders named after the classes."""
 from __future__ import annotations
 
 import csv
+import os
+import shutil
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from training.data import load_idx, write_idx
@@ -63,3 +69,41 @@ def write_class_folders(root: Path, images: np.ndarray, labels: np.ndarray,
         Image.fromarray(image).save(path)
         paths.append(path)
     return paths
+
+
+@contextmanager
+def small_disk(folder: Path, size: str = "64k") -> Iterator[Path]:
+    """A real file system of `size` bytes mounted at `folder` (tmpfs): writes past it fail with
+    ENOSPC as on a full disk. Needs root (CI and the dev machines run as root); skips only where
+    mounting is not permitted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def fill(folder: Path) -> None:
+    """Fill the file system under `folder` until a write fails (ENOSPC)."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def unprivileged(command: list[str]) -> list[str]:
+    """`command` run so that file permissions hold for it: as root (which ignores them), under
+    setpriv without the two capabilities that bypass them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)."""
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv (util-linux): cannot make a folder unreadable")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", *command]

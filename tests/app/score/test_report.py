@@ -3,12 +3,14 @@ and PNG (and a clear message when matplotlib is missing)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import pytest
 
 from app.score.report import ReportError, evaluate, format_report, write_report
-from tests.app.score.samples import CLASSES
+from app.score.writers import WriteError
+from tests.app.score.samples import CLASSES, fill, small_disk
 
 
 def test_evaluate_and_format():
@@ -42,3 +44,19 @@ def test_report_without_matplotlib_says_how_to_get_it(tmp_path, monkeypatch):
     with pytest.raises(ReportError, match=r"pip install 'fashion-mnist-serving\[report\]'"):
         write_report(tmp_path, {"summary": {}, "evaluation": evaluation})
     assert json.loads((tmp_path / "report.json").read_text())["evaluation"]["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_a_full_disk_is_a_write_error_and_no_half_file(tmp_path, labelled):
+    evaluation = evaluate([0, 1], [0, 1], CLASSES) if labelled else None
+    with small_disk(tmp_path / "disk") as disk:
+        (disk / "r").mkdir()
+        fill(disk)
+        if labelled:  # room for report.json, not for the PNGs
+            os.truncate(disk / "filler", (disk / "filler").stat().st_size - 8192)
+        with pytest.raises(WriteError, match="No space left on device"):
+            write_report(disk / "r", {"summary": {"images": 2}, "evaluation": evaluation})
+        left = sorted(p.name for p in (disk / "r").iterdir())
+        assert left == (["report.json"] if labelled else [])  # whole files only, no .partial
+        if labelled:
+            assert json.loads((disk / "r" / "report.json").read_text())["evaluation"]["correct"] == 2

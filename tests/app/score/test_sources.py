@@ -2,14 +2,20 @@
 its batches."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app.score.sources import Batch, folder_files, label_from_folder, plan, walk_images
-from tests.app.score.samples import CLASSES, FOLDER_NAMES, real_sample, write_class_folders, write_idx_pair
+from tests.app.score.samples import (CLASSES, FOLDER_NAMES, real_sample, unprivileged, write_class_folders,
+                                    write_idx_pair)
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +75,38 @@ def test_plan_keeps_input_order_and_labels(tmp_path, sample):
     assert [len(b) for b in batches] == [4, 4, 2, 4, 1, 1, 3]
     assert batches[3].indices == [0, 1, 2, 3] and batches[3].labels == labels[:4].tolist()
     assert batches[-1].labels == [None] * 3
+
+
+PLAN = """import json, sys
+from app.score.sources import plan
+print(json.dumps([[s.path, s.error, [p for p, _ in s.files or []]] for s in plan(sys.argv[1:], [])]))"""
+
+
+def test_folders_that_cannot_be_read_are_error_rows_in_their_place(tmp_path, sample):
+    """chmod 000 holds for root too under setpriv without the capabilities that bypass it."""
+    images, labels = sample
+    root = tmp_path / "data"
+    for name in ("a", "b", "c"):
+        write_class_folders(root / name, images[:2], labels[:2])
+    locked, sealed = root / "b", tmp_path / "sealed"
+    sealed.mkdir()
+    (sealed / "x.png").write_bytes(b"")
+    os.chmod(locked, 0)
+    os.chmod(sealed, 0)
+    try:
+        result = subprocess.run(unprivileged([sys.executable, "-c", PLAN, str(root), str(sealed),
+                                              str(sealed / "x.png")]),
+                                cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    finally:
+        os.chmod(locked, 0o755)
+        os.chmod(sealed, 0o755)
+    sources = json.loads(result.stdout)
+    assert [(path, error) for path, error, _ in sources] == [
+        (None, None), (str(locked), "cannot read the folder: Permission denied"), (None, None),
+        (str(sealed), "cannot read the folder: Permission denied"),
+        (str(sealed / "x.png"), "cannot read: Permission denied")]
+    assert [Path(p).relative_to(root).parts[0] for p in sources[0][2]] == ["a", "a"]
+    assert [Path(p).relative_to(root).parts[0] for p in sources[2][2]] == ["c", "c"]
 
 
 def test_batch_results_put_predictions_around_the_error_rows():

@@ -1,6 +1,6 @@
 """The batch scorer's writers: plain CSV (header first, model_version column) and JSON Lines (one
 prediction object per line), read back as other tools read them; stdout; no overwrite without
---force."""
+--force; a full disk (a real small tmpfs, /dev/full) leaves whole lines and one WriteError."""
 from __future__ import annotations
 
 import csv
@@ -10,8 +10,8 @@ import json
 import pandas as pd
 import pytest
 
-from app.score.writers import CsvWriter, JsonlWriter, OutputExists, make_writer, writer_class
-from tests.app.score.samples import CLASSES
+from app.score.writers import CsvWriter, JsonlWriter, OutputExists, WriteError, make_writer, writer_class
+from tests.app.score.samples import CLASSES, small_disk
 
 VERSION = "abc123def456"
 PREDICTION = {"label": "Bag", "class_index": 8, "confidence": 0.75,
@@ -109,5 +109,36 @@ def test_format_by_extension(target, kind):
 
 @pytest.mark.parametrize("target", ["out.txt", "out", "out.json"])
 def test_unknown_format_refused(target):
-    with pytest.raises(ValueError, match=".csv or .jsonl"):
+    with pytest.raises(ValueError, match=".csv, .jsonl or .parquet"):
         writer_class(target)
+
+
+def test_a_full_disk_leaves_whole_lines_and_one_error(tmp_path):
+    """A real 64 KiB file system: the batch that does not fit is cut back, not left half written."""
+    with small_disk(tmp_path / "disk") as disk:
+        for kind in ("out.csv", "out.jsonl"):
+            writer = make_writer(str(disk / kind), False, CLASSES)
+            with pytest.raises(WriteError, match=f"cannot write {disk / kind}: No space left on device"):
+                for _ in range(10_000):
+                    writer.write(ROWS * 10)
+            writer.close()
+            text = (disk / kind).read_text()
+            assert text.endswith("\n") and len(text) > 20_000
+            if kind == "out.csv":
+                assert len(pd.read_csv(disk / kind)) == text.count("\n") - 1
+            else:
+                assert all(json.loads(line)["model_version"] == VERSION for line in text.splitlines())
+            (disk / kind).unlink()
+
+
+def test_a_full_device_on_stdout_is_a_write_error(monkeypatch):
+    with open("/dev/full", "w") as full:
+        monkeypatch.setattr("sys.stdout", full)
+        with pytest.raises(WriteError, match="cannot write stdout: No space left on device"):
+            make_writer("-", False, CLASSES).write(ROWS)
+
+
+def test_an_output_that_cannot_be_created_is_a_write_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(WriteError, match="cannot write .*/file/out.csv: File exists"):
+        make_writer(str(tmp_path / "file" / "out.csv"), False, CLASSES)
