@@ -216,7 +216,8 @@ def document() -> dict:
                   tags=docs),
         "/page/{filename}": _get("The page's own scripts, styles and icon", _answer(
             "The file.", {"*/*": {"schema": {"type": "string"}}}), 404, tags=docs, parameters=[{
-                "name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}]),
+                "name": "filename", "in": "path", "required": True, "example": "page.js",
+                "schema": {"type": "string"}}]),
         "/healthz": _get("Liveness", _answer("The process lives.", _json(
             {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}})), tags=ours),
         "/readyz": _get("Readiness", _answer("The model is loaded and warmed up.", _json(
