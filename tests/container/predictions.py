@@ -11,7 +11,7 @@ import onnxruntime as ort
 import requests
 from PIL import Image
 
-from training.idx import load_idx
+from training.data import load_idx
 
 
 def assert_serves_like_onnxruntime(base_url: str, model_dir: Path, data_dir: Path, n: int) -> dict:
