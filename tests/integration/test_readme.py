@@ -32,7 +32,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import requests
 
 from app.settings import Settings
@@ -106,8 +105,12 @@ def sample_classes(block: str) -> set[str]:
 
 
 def fresh_copy(target: Path) -> Path:
-    """The checkout's files as a clone has them (modification times kept, so make sees .venv as
-    installed), with the checkout's .venv linked in."""
+    """The checkout's files as a clone has them, with the checkout's .venv linked in, as a fresh clone
+    is after `make install`: no file newer than the venv, so that make never reinstalls into the
+    linked venv (a checkout or merge that rewrote pyproject.toml would otherwise make it try)."""
+    marker = ROOT / ".venv" / ".installed"
+    assert marker.is_file(), "no .venv made by `make install`: the README's make targets would make one"
+    installed = marker.stat().st_mtime
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                             cwd=ROOT, check=True, capture_output=True).stdout.decode().split("\0")
     for name in filter(None, listed):
@@ -115,6 +118,8 @@ def fresh_copy(target: Path) -> Path:
         if source.is_file():  # a tracked file deleted in the working tree is not copied
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
+            mtime = min(source.stat().st_mtime, installed - 1)
+            os.utime(target / name, (mtime, mtime))
     (target / ".venv").symlink_to(ROOT / ".venv")
     return target
 
@@ -142,9 +147,7 @@ def test_readme_commands_run_verbatim(fmnist_dir, tmp_path):
     clients = [b for b in blocks if b.kind == "client"]
     clients += [b for doc in CLIENT_DOCS for b in runnable_blocks(ROOT / doc)]
     clone = fresh_copy(tmp_path / "clone")
-    if subprocess.run(["make", "-q", ".venv/.installed"], cwd=clone).returncode != 0:
-        pytest.fail("the virtualenv is older than pyproject.toml: run `make install` first (the README's "
-                    "make targets would reinstall into it)")
+    assert subprocess.run(["make", "-q", ".venv/.installed"], cwd=clone).returncode == 0
     port = free_port()
     env = {name: value for name, value in os.environ.items() if name not in _SCRUB}
     env.update(FASHION_MNIST_DIR=str(fmnist_dir), PORT=str(port), WEB_CONCURRENCY="2",
