@@ -38,8 +38,8 @@ def finish_request(response):
     # The route pattern, not the path: unknown paths must not grow the label set without bound.
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     status = response.status_code
-    metrics.REQUESTS.labels(route, request.method, str(status)).inc()
-    metrics.LATENCY.labels(route).observe(seconds)
+    metrics.request_counter(route, request.method, str(status)).inc()
+    metrics.latency_histogram(route).observe(seconds)
     path = f"{request.path}?{request.query_string.decode()}" if request.query_string else request.path
     log.info('%s "%s %s" %d %d %.2fms', request_id, request.method, path, status,
              response.calculate_content_length() or 0, seconds * 1000)

@@ -40,6 +40,20 @@ def check_size(width: int, height: int, max_pixels: int) -> None:
                          f"the image is {width}x{height} pixels; at most {max_pixels} are decoded")
 
 
+def dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR or a JPEG's frame header, nothing decoded; None for any
+    other file (the caller asks Pillow)."""
+    if data.startswith(PNG_SIGNATURE) and len(data) >= 24 and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    if data.startswith(b"\xff\xd8"):
+        try:
+            height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+        except ValueError:
+            return None
+        return width, height
+    return None
+
+
 def decode(data: bytes, max_pixels: int) -> np.ndarray | None:
     """uint8 pixels [H, W] (gray) or [H, W, C] (C: 3 RGB, 4 RGBA), or None when the
     image is not one the fast decoders take (then Pillow decodes it, and reports any error)."""
