@@ -5,7 +5,6 @@ Runs when CI is set or RUN_CONTAINER_TESTS=1 (it builds two images: minutes the 
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
@@ -13,15 +12,12 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
 import pytest
 import requests
-from PIL import Image
 
 from tests.container.compose_cli import Engine, Project, find_engine
+from tests.container.predictions import assert_serves_like_onnxruntime
 from tests.reliability.harness import SlowClients, normal_load
-from training.data import load_idx
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -91,29 +87,13 @@ def stack(engine, fmnist_dir):
 def test_api_predicts_what_the_trained_model_predicts(stack, fmnist_dir, tmp_path):
     project, base_url = stack
     assert "wrote /models/1 " in project.logs("train")  # published as the repository's version 1
-    onnx_path = project.copy_out("api", "/models/1/model.onnx", tmp_path / "model.onnx")
-    card = json.loads(project.copy_out("api", "/models/1/model.json", tmp_path / "model.json")
-                      .read_text())
-
-    images = load_idx(Path(fmnist_dir) / "t10k-images-idx3-ubyte.gz", 3)[:N_IMAGES]
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    batch = (images.astype(np.float32) / 255.0)[:, None, :, :]
-    expected = session.run(["probabilities"], {"image": batch})[0]
-
-    files = []
-    for i, pixels in enumerate(images):
-        png = io.BytesIO()
-        Image.fromarray(pixels, mode="L").save(png, format="PNG")
-        files.append(("image", (f"test-{i}.png", png.getvalue(), "image/png")))
-    r = requests.post(f"{base_url}/predict", files=files, timeout=30)
-    assert r.status_code == 200, r.text
-    predictions = r.json()["predictions"]
-
-    assert [p["class_index"] for p in predictions] == expected.argmax(axis=1).tolist()
-    assert [p["label"] for p in predictions] == [card["classes"][i] for i in expected.argmax(1)]
-    served = np.array([[p["probabilities"][c] for c in card["classes"]] for p in predictions])
-    np.testing.assert_allclose(served, expected, atol=1e-5)
-    assert card["version"] in (r.headers.get("X-Model-Version"), r.json().get("model_version"))
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("model.onnx", "model.json"):
+        project.copy_out("api", f"/models/1/{name}", model / name)
+    card = json.loads((model / "model.json").read_text())
+    r = assert_serves_like_onnxruntime(base_url, model, Path(fmnist_dir), N_IMAGES)
+    assert r["model_version"] == card["version"]
 
 
 def test_api_container_is_healthy_slim_and_unprivileged(stack):
