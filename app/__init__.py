@@ -16,6 +16,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
 
     from app import access, error_handlers, model
     from app.routes import docs, health, metadata, metrics, page, predict, v2
+    from app.json_provider import OrjsonProvider
     from app.settings import Settings
 
     overrides = dict(test_config or {})
@@ -25,7 +26,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
 
     app = Flask(__name__, static_folder=None)  # the page's blueprint serves its own files, with its CSP
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
-    app.json.sort_keys = False  # probabilities stay in class-index order
+    app.json = OrjsonProvider(app)  # keys in insertion order: probabilities in class-index order
     error_handlers.init_app(app)
     access.init_app(app)
     for blueprint in (predict.bp, health.bp, metadata.bp, metrics.bp, page.bp, v2.bp, docs.bp):
