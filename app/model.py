@@ -146,7 +146,9 @@ def init_app(app: Flask, settings: Settings, load: bool = True, required: bool =
     except ModelLoadError as exc:
         if required:
             raise
-        log.error("not ready: %s; retrying every %ss", exc, settings.model_poll_seconds)
+        retry = (f"retrying every {settings.model_poll_seconds:g}s" if settings.model_poll_seconds > 0
+                 else "MODEL_POLL_SECONDS=0: not retrying until restarted")
+        log.error("not ready: %s; %s", exc, retry)
     if settings.model_poll_seconds > 0:
         state.watch(settings.model_poll_seconds)
 
