@@ -15,6 +15,20 @@ def _cannot_serve_lines(log: str) -> list[str]:
     return [line for line in log.splitlines() if "cannot serve:" in line]
 
 
+def _refused_start(gunicorn_server, model_dir, env: dict) -> tuple[str, str]:
+    """Start gunicorn expecting it to stop with exit code 3 (gunicorn's "worker failed to boot",
+    on which the arbiter halts) and exactly one `cannot serve:` line, no traceback; returns the
+    log and that line."""
+    server = gunicorn_server(model_dir, workers=2, env=env, wait=False)
+    code = server.process.wait(BOOT_TIMEOUT)
+    log = server.log()
+    assert code == 3, log
+    lines = _cannot_serve_lines(log)
+    assert len(lines) == 1, log
+    assert "Traceback" not in log
+    return log, lines[0]
+
+
 def test_missing_model_folder_fails_before_forking(gunicorn_server, tmp_path):
     server = gunicorn_server(tmp_path / "nowhere", workers=2, wait=False)
     code = server.process.wait(BOOT_TIMEOUT)
@@ -34,15 +48,10 @@ def test_corrupt_model_stops_gunicorn_with_a_line_naming_the_file(gunicorn_serve
     meta["sha256"][name] = hashlib.sha256(b"not a model at all").hexdigest()
     (model / "model.json").write_text(json.dumps(meta))
 
-    server = gunicorn_server(model, workers=2, env={"MODEL_BACKEND": backend}, wait=False)
-    code = server.process.wait(BOOT_TIMEOUT)
-    log = server.log()
-    assert code == 3, log  # gunicorn's "worker failed to boot": the arbiter halts
-    lines = _cannot_serve_lines(log)
-    assert len(lines) == 1 and str(model / name) in lines[0], log
+    log, line = _refused_start(gunicorn_server, model, {"MODEL_BACKEND": backend})
+    assert str(model / name) in line, log
     # No crash loop: a worker that failed second may be replaced once before the arbiter halts.
     assert log.count("Booting worker") <= 4
-    assert "Traceback" not in log
 
 
 def test_invalid_setting_fails_with_its_name(gunicorn_server, trained_model_dir):
@@ -67,14 +76,9 @@ def _without_torch(folder, torch_init: str | None) -> dict:
 def test_torch_backend_without_torch_stops_before_forking(gunicorn_server, trained_model_dir,
                                                            tmp_path):
     env = _without_torch(tmp_path / "no-torch", None)
-    server = gunicorn_server(trained_model_dir, workers=2, env=env, wait=False)
-    code = server.process.wait(BOOT_TIMEOUT)
-    log = server.log()
-    assert code == 3, log
-    lines = _cannot_serve_lines(log)
-    assert len(lines) == 1 and "MODEL_BACKEND=torch needs PyTorch" in lines[0], log
-    assert "MODEL_BACKEND=onnx" in lines[0]
-    assert "Booting worker" not in log and "Traceback" not in log
+    log, line = _refused_start(gunicorn_server, trained_model_dir, env)
+    assert "MODEL_BACKEND=torch needs PyTorch" in line and "MODEL_BACKEND=onnx" in line, log
+    assert "Booting worker" not in log
 
 
 def test_torch_that_fails_to_import_stops_the_workers_with_one_line(gunicorn_server,
@@ -82,10 +86,6 @@ def test_torch_that_fails_to_import_stops_the_workers_with_one_line(gunicorn_ser
     # The master's check only looks for torch; importing it happens in the worker, and fails there.
     env = _without_torch(tmp_path / "broken-torch",
                          'raise ImportError("libtorch_cpu.so: cannot open shared object file")\n')
-    server = gunicorn_server(trained_model_dir, workers=2, env=env, wait=False)
-    code = server.process.wait(BOOT_TIMEOUT)
-    log = server.log()
-    assert code == 3, log
-    lines = _cannot_serve_lines(log)
-    assert len(lines) == 1 and "import torch failed: libtorch_cpu.so" in lines[0], log
-    assert log.count("Booting worker") <= 4 and "Traceback" not in log
+    log, line = _refused_start(gunicorn_server, trained_model_dir, env)
+    assert "import torch failed: libtorch_cpu.so" in line, log
+    assert log.count("Booting worker") <= 4
