@@ -11,8 +11,7 @@ import binascii
 import io
 import json
 import time
-from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 import numpy as np
 from flask import Request
@@ -26,8 +25,7 @@ Item = Union[bytes, list]  # image bytes, or pixel values
 _READ_SIZE = 1 << 16
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """What one request may cost: body bytes, images, pixels, and a deadline (time.monotonic())."""
 
     max_bytes: int

@@ -180,7 +180,7 @@ def access_counts(log: Path, start: int) -> tuple[dict[int, int], int]:
         f.seek(start)
         text = f.read().decode(errors="replace")
     counts: dict[int, int] = {}
-    for pid in re.findall(r"\[(\d+)\] INFO app\.access", text):
+    for pid in re.findall(r"\[(\d+)\] INFO gunicorn\.access", text):
         counts[int(pid)] = counts.get(int(pid), 0) + 1
     return counts, start + len(text.encode())
 
