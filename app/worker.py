@@ -67,6 +67,8 @@ class AccessLogger(Logger):
         target = environ.get("RAW_URI") or environ.get("PATH_INFO", "")
         if '"' in target:  # gunicorn refuses control characters in the request line; a quote is escaped
             target = target.replace('"', '\\"')
+        # "200 OK" from the app; gunicorn's own error answers (handle_error) set only this too.
+        status = str(resp.status or "-").split(None, 1)[0]
         self.access_log.info('%s "%s %s" %s %d %.2fms', environ.get("app.request_id", "-"),
-                             environ.get("REQUEST_METHOD", "-"), target, resp.status_code or "-", resp.sent,
+                             environ.get("REQUEST_METHOD", "-"), target, status, resp.sent,
                              request_time.total_seconds() * 1000)
