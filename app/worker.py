@@ -69,6 +69,8 @@ class AccessLogger(Logger):
             target = target.replace('"', '\\"')
         # "200 OK" from the app; gunicorn's own error answers (handle_error) set only this too.
         status = str(resp.status or "-").split(None, 1)[0]
+        # app.access.REQUEST_ID, spelled out: the master loads this class, and must not import
+        # prometheus_client (through app.access) before gunicorn.conf.py's on_starting.
         self.access_log.info('%s "%s %s" %s %d %.2fms', environ.get("app.request_id", "-"),
                              environ.get("REQUEST_METHOD", "-"), target, status, resp.sent,
                              request_time.total_seconds() * 1000)
