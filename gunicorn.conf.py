@@ -44,7 +44,9 @@ keepalive = 5  # above the proxy's upstream keepalive_timeout (4 s, docker/nginx
 # stall it into false worker timeouts) and the workers' metrics, rewritten after requests.
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 worker_tmp_dir = SHM
-accesslog = None  # the app logs one access line per request, with its request id and latency
+# One access line per request, with its request id and latency, from gunicorn (app/worker.py);
+# logconfig_dict below sends it, as `gunicorn.access`, to the same handler as every other line.
+logger_class = "app.worker.AccessLogger"
 errorlog = "-"
 loglevel = settings.log_level
 logconfig_dict = {
@@ -53,9 +55,10 @@ logconfig_dict = {
     "formatters": {"plain": {"format": "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain",
                             "stream": "ext://sys.stderr"}},
-    # One handler on the root: gunicorn's lines and the app's (access lines included) look alike.
+    # One handler on the root: gunicorn's lines (access lines included) and the app's look alike.
     "root": {"level": settings.log_level.upper(), "handlers": ["stderr"]},
-    "loggers": {"gunicorn.error": {"level": settings.log_level.upper(), "handlers": [], "propagate": True}},
+    "loggers": {name: {"level": settings.log_level.upper(), "handlers": [], "propagate": True}
+                for name in ("gunicorn.error", "gunicorn.access")},
 }
 
 

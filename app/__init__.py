@@ -28,8 +28,8 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json = OrjsonProvider(app)  # keys in insertion order: probabilities in class-index order
     error_handlers.init_app(app)
-    access.init_app(app)
     for blueprint in (predict.bp, health.bp, metadata.bp, metrics.bp, page.bp, v2.bp, docs.bp):
         app.register_blueprint(blueprint)
     model.init_app(app, settings, load=load_model, required=model_required)
+    app.wsgi_app = access.RequestLog(app.wsgi_app, app.extensions["model"])
     return app

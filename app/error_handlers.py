@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.access import REQUEST_ID
 from app.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         # A bug of ours, not the client's: the traceback goes to the log, the client gets the id.
-        request_id = g.get("request_id", "-")
+        request_id = request.environ.get(REQUEST_ID, "-")
         log.exception("unhandled error in request %s", request_id)
         return error_response(500, "internal_error", f"internal error; request id {request_id}")

@@ -11,8 +11,7 @@ import binascii
 import io
 import json
 import time
-from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 import numpy as np
 from flask import Request
@@ -26,8 +25,7 @@ Item = Union[bytes, list]  # image bytes, or pixel values
 _READ_SIZE = 1 << 16
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """What one request may cost: body bytes, images, pixels, and a deadline (time.monotonic())."""
 
     max_bytes: int
@@ -57,7 +55,8 @@ def read_body(request: Request, limits: Limits) -> bytes:
     if declared is not None and declared > limits.max_bytes:
         raise _too_large(limits)
     want = limits.max_bytes + 1 if declared is None else declared
-    stream, chunks, got = request.environ["wsgi.input"], [], 0
+    environ = request.environ
+    stream, chunks, got = environ["wsgi.input"], [], 0
     while got < want:
         chunk = stream.read(min(_READ_SIZE, want - got))
         if not chunk:
@@ -70,9 +69,8 @@ def read_body(request: Request, limits: Limits) -> bytes:
         raise InputError(400, "incomplete_body",
                          f"the body ended after {got} of the {declared} bytes its Content-Length declares")
     body = b"".join(chunks)
-    request.environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(got),
-                            "wsgi.input_terminated": False})
-    request.environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(got), "wsgi.input_terminated": False})
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
     return body
 
 

@@ -15,10 +15,10 @@ import threading
 import time
 from pathlib import Path
 
-from flask import Flask, abort, current_app, g
+from flask import Flask, abort, current_app, request
 from PIL import Image
 
-from app import metrics
+from app import access, metrics
 from app.errors import ModelLoadError
 from app.predictor import Predictor
 from app.preprocess import preprocess_image
@@ -156,12 +156,13 @@ def init_app(app: Flask, settings: Settings, load: bool = True, required: bool =
 def ready_predictor() -> Predictor:
     """The predictor this request uses from start to end (a version switch in between does not
     change it), or a 503 for the client while there is none."""
-    predictor = g.get("predictor")
+    environ = request.environ
+    predictor = environ.get(access.PREDICTOR)
     if predictor is None:
         predictor = current_app.extensions["model"].predictor
         if predictor is None:
             abort(503, description="the model is not loaded yet")
-        g.predictor = predictor
+        environ[access.PREDICTOR] = predictor  # also names the version in X-Model-Version
     return predictor
 
 

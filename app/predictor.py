@@ -86,10 +86,10 @@ class Predictor:
     def to_predictions(self, probs: np.ndarray) -> list[dict]:
         """The prediction objects `{"label", "class_index", "confidence", "probabilities"}` for a
         batch of probabilities [N, classes], converted to plain floats in one call for the batch."""
-        probs = np.asarray(probs)
         classes = self.classes
         predictions = []
-        for index, values in zip(np.argmax(probs, axis=1).tolist(), probs.astype(np.float64).tolist()):
+        for values in np.asarray(probs).tolist():  # float32 -> Python floats, exactly
+            index = values.index(max(values))  # the first of equal maxima, as np.argmax
             predictions.append({"label": classes[index], "class_index": index, "confidence": values[index],
                                 "probabilities": dict(zip(classes, values))})
         return predictions

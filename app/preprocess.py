@@ -5,6 +5,7 @@ One module for the HTTP server and the batch scorer, so both see the same number
 """
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -149,9 +150,17 @@ def _composite(luma: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def _background(gray: np.ndarray) -> float:
     """Background level estimated as the median of the outermost pixel ring."""
-    ring = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
+    ring = gray.take(_ring(*gray.shape))
     ring.sort()  # the median by hand: np.median's overhead is most of the cost on 108 values
-    return float(ring[len(ring) // 2])
+    return ring.item(len(ring) // 2)
+
+
+@functools.lru_cache(maxsize=64)
+def _ring(height: int, width: int) -> np.ndarray:
+    """Flat indices of an image's outermost pixel ring: picked in one numpy call per image, where
+    slicing the four sides took five (each a few µs in a request, between Flask's own work)."""
+    index = np.arange(height * width).reshape(height, width)
+    return np.concatenate([index[0], index[-1], index[1:-1, 0], index[1:-1, -1]])
 
 
 def _fit(gray: np.ndarray) -> np.ndarray:

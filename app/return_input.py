@@ -23,9 +23,9 @@ FORMATS = ("png", "pixels")
 
 def requested_formats(args: Mapping[str, str]) -> tuple[str, ...]:
     """The formats a request's query asks for (empty when it asks for none); 400 for any other value."""
-    raw = args.get(PARAMETER)
-    if raw is None:
+    if PARAMETER not in args:
         return ()
+    raw = args[PARAMETER]
     formats = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",")))
     if not formats or not all(f in FORMATS for f in formats):
         raise InputError(400, "invalid_parameter",

@@ -7,7 +7,9 @@ a real Fashion-MNIST test image as a PNG body. At each level the two servers tak
 a pair of runs measured side by side; the ratio of each pair is reported (lowest and highest). Server
 CPU per request comes from /proc (master and workers, user + system); its decode and model parts
 from those stages timed alone in the served code. Each worker's share of ours is counted from the
-access log lines (their pid), and of both servers from each worker's CPU time.
+access log lines (their pid), and of both servers from each worker's CPU time. Both servers write
+gunicorn's access line (gunicorn.conf.py's logger, app/worker.py); ours also sets request ids and
+counts metrics.
 
     .venv/bin/python benchmarks/serve_load.py [--model-dir artifacts] [--seconds 5] [--repeats 3]
     .venv/bin/python benchmarks/serve_load.py --breakdown   # in-process CPU per request, by part
@@ -180,7 +182,7 @@ def access_counts(log: Path, start: int) -> tuple[dict[int, int], int]:
         f.seek(start)
         text = f.read().decode(errors="replace")
     counts: dict[int, int] = {}
-    for pid in re.findall(r"\[(\d+)\] INFO app\.access", text):
+    for pid in re.findall(r"\[(\d+)\] INFO gunicorn\.access", text):
         counts[int(pid)] = counts.get(int(pid), 0) + 1
     return counts, start + len(text.encode())
 
@@ -205,10 +207,9 @@ def test_image_png(path: Path) -> None:
 
 
 def breakdown(model: Path, body: Path, count: int = 4000) -> None:
-    """CPU time per request of both WSGI apps called in process (no HTTP, no gunicorn), then of
-    ours with its parts switched off one after the other: what each part costs in the full flow."""
-    import logging
-
+    """CPU time per request of both WSGI apps called in process (no HTTP, no gunicorn, so no access
+    line: gunicorn writes it), then of ours with its parts switched off one after the other: what
+    each part costs in the full flow."""
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
@@ -216,11 +217,7 @@ def breakdown(model: Path, body: Path, count: int = 4000) -> None:
     from app import create_app
 
     data = body.read_bytes()
-    handler = logging.StreamHandler(open(os.devnull, "w"))
-    handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    logging.getLogger().setLevel(logging.INFO)
-    ours = create_app({"MODEL_DIR": model})
+    ours = create_app({"MODEL_DIR": model, "MODEL_POLL_SECONDS": 0})
 
     def cpu_us(wsgi) -> float:
         def call():
@@ -237,8 +234,6 @@ def breakdown(model: Path, body: Path, count: int = 4000) -> None:
         return (time.thread_time() - started) / count * 1e6
 
     rows = [("bare Flask endpoint", cpu_us(make_bare_app())), ("ours, everything on", cpu_us(ours))]
-    logging.getLogger("app.access").setLevel(logging.WARNING)
-    rows.append(("- access log line", cpu_us(ours)))
     decoded = app.inputs.preprocess_image(data)
     app.inputs.preprocess_image = lambda *args, **kwargs: decoded
     rows.append(("- image decoding", cpu_us(ours)))
@@ -246,9 +241,8 @@ def breakdown(model: Path, body: Path, count: int = 4000) -> None:
     probabilities = predictor.predict(decoded[None, None])
     predictor.run = lambda batch: np.array(probabilities)
     rows.append(("- model (onnxruntime)", cpu_us(ours)))
-    ours.before_request_funcs.clear()
-    ours.after_request_funcs.clear()
-    rows.append(("- request id, metrics, headers hooks", cpu_us(ours)))
+    ours.wsgi_app = ours.wsgi_app.wsgi_app  # app/access.py's middleware taken off
+    rows.append(("- request id, headers, metrics middleware", cpu_us(ours)))
     print("| in process | CPU µs / request | part's cost |\n| --- | --- | --- |")
     for (name, value), previous in zip(rows, [None, None] + [v for _, v in rows[1:-1]]):
         cost = f"{previous - value:.0f}" if previous is not None else ""
@@ -323,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     decode, model = stage_cpu(args.app_root, body, env["MODEL_DIR"])
     ours, ours_url = start("ours", env, work, root=args.app_root)
     bare, bare_url = start("bare", env, work, "serve_load:make_bare_app()", root=args.app_root)
+    for url in (ours_url, bare_url):  # unmeasured: every thread started, every code path warm
+        run_wrk(url, 8, 2, body, script)
     fair = 0.5 / args.workers  # every worker serves at least half of an equal share
     try:
         print(f"# {args.app_root}: {args.workers} gunicorn workers each, {os.cpu_count()} CPUs, wrk, "

@@ -41,10 +41,3 @@ def index():
 def page_headers(response):
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response
-
-
-@bp.after_app_request
-def no_sniffing(response):
-    # Every answer, API included: a browser never runs an upload echoed as JSON or text as a script.
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response

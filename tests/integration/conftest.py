@@ -60,7 +60,7 @@ class Server:
 
     def served_by(self, id_prefix: str) -> set[int]:
         """Pids of the workers whose access log lines show request ids starting with `id_prefix`."""
-        return {int(pid) for pid in re.findall(rf"\[(\d+)\] INFO app\.access: {re.escape(id_prefix)}\S* ",
+        return {int(pid) for pid in re.findall(rf"\[(\d+)\] INFO gunicorn\.access: {re.escape(id_prefix)}\S* ",
                                                self.log())}
 
     def wait_ready(self, timeout: float = 60.0, ready_lines: int | None = None) -> None:

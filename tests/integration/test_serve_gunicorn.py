@@ -80,7 +80,16 @@ def test_request_id_reaches_the_access_log_with_latency(server):
     response = requests.post(f"{server.url}/predict", json={"image": [0] * 784},
                              headers={"X-Request-ID": "integration-42"}, timeout=30)
     assert response.headers["X-Request-ID"] == "integration-42"
-    assert re.search(r'integration-42 "POST /predict" 200 \d+ \d+\.\d\dms', server.log())
+    # gunicorn's line (app/worker.py), in the one log format, with the body's bytes as sent.
+    line = re.search(r'\[\d+\] INFO gunicorn\.access: integration-42 "POST /predict" 200 (\d+) \d+\.\d\dms$',
+                     server.log(), re.M)
+    assert line and int(line.group(1)) == len(response.content)
+    # The target as the client sent it, query included; a quote cannot end the quoted field early.
+    requests.get(f'{server.url}/healthz?probe="x"', headers={"X-Request-ID": "integration-43"}, timeout=10)
+    assert re.search(r'integration-43 "GET /healthz\?probe=(%22|\\")x(%22|\\")" 200 \d+ ', server.log())
+    # An id the app did not accept is replaced, in the answer and the line alike.
+    generated = requests.get(f"{server.url}/healthz", headers={"X-Request-ID": "a b"}, timeout=10)
+    assert re.search(rf'{generated.headers["X-Request-ID"]} "GET /healthz" 200 ', server.log())
 
 
 def test_readyz_and_metadata_report_device_and_backend(server):

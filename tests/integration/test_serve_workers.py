@@ -68,5 +68,5 @@ def test_a_burst_of_keep_alive_connections_reaches_both_workers(server):
     finally:
         for conn in connections:
             conn.close()
-    pids = set(re.findall(r"\[(\d+)\] INFO app\.access: burst-", server.log()))
+    pids = set(re.findall(r"\[(\d+)\] INFO gunicorn\.access: burst-", server.log()))
     assert len(pids) == 2
