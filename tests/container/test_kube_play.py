@@ -43,7 +43,7 @@ def kustomization(folder: Path, suffix: str, tag: str, port: int) -> str:
     overlay = os.path.relpath(DEPLOY / "k8s" / "overlays" / "cpu", folder)  # kustomize wants relative
     return f"""\
 resources: [{overlay}]
-nameSuffix: -{suffix}
+nameSuffix: "-{suffix}"  # quoted: a suffix of digits (or 1e5...) would read as a number
 images:
   - {{name: fashion-mnist-api, newTag: {tag}}}
   - {{name: fashion-mnist-trainer, newTag: {tag}}}
