@@ -31,6 +31,16 @@ def fmnist_dir() -> Path:
     return found
 
 
+@pytest.fixture(scope="module")
+def test_images(fmnist_dir):
+    """The sample's 300 real test images, uint8 [300, 28, 28] (a module's own copy)."""
+    from training.data import load_idx  # tests may use training; the app never does
+
+    images = load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)
+    assert images.shape == (300, 28, 28)
+    return images
+
+
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory) -> Path:
     """Artifacts of the default linear model trained on the real sample, once per session.

@@ -177,12 +177,6 @@ def test_damaged_files_fall_back_to_pillow_and_its_400(data):
     assert caught.value.status == 400 and caught.value.code == "invalid_image"
 
 
-@pytest.fixture(scope="module")
-def test_images(fmnist_dir) -> np.ndarray:
-    from training.data import load_idx  # tests may use training; the app never does
-    return load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)
-
-
 def test_real_test_images_as_png_give_the_training_tensor(test_images):
     """All 300 real test images: the fast path, the Pillow path and training's uint8 / 255 agree
     bit for bit."""

@@ -1,7 +1,8 @@
 """A real gunicorn, started exactly as documented (`gunicorn -c gunicorn.conf.py` from the repository
 root, configured by environment only), on a free port, against a model folder.
 
-Use the session-scoped factory from any fixture scope:
+A test module gets `server` (module-scoped: 2 workers on the trained model) by asking for it; for
+other settings it defines its own `server` with the session-scoped factory, from any fixture scope:
 
     @pytest.fixture(scope="module")
     def server(gunicorn_server, trained_model_dir):
@@ -116,6 +117,15 @@ def start_gunicorn(model_dir: Path, log_path: Path, *, workers: int = 2, env: di
             server.stop()
             raise
     return server
+
+
+@pytest.fixture(scope="module")
+def server(gunicorn_server, trained_model_dir):
+    """The default server of a test module: 2 workers on the trained model. A module that needs
+    other settings defines its own `server`, which takes precedence."""
+    srv = gunicorn_server(trained_model_dir, workers=2)
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture(scope="session")

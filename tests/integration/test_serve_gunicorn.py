@@ -9,24 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import pytest
 import requests
 from PIL import Image
 
 from tests.prometheus_text import samples, value
-
-
-@pytest.fixture(scope="module")
-def server(gunicorn_server, trained_model_dir):
-    srv = gunicorn_server(trained_model_dir, workers=2)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def test_images(fmnist_dir) -> np.ndarray:
-    from training.data import load_idx
-    return load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)
 
 
 def png(array: np.ndarray) -> bytes:

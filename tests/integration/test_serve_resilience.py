@@ -8,17 +8,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 
 from tests.prometheus_text import samples, value
-
-
-@pytest.fixture(scope="module")
-def server(gunicorn_server, trained_model_dir):
-    srv = gunicorn_server(trained_model_dir, workers=2)
-    yield srv
-    srv.stop()
 
 
 def predict_counts(url: str) -> dict[str, float]:

@@ -7,14 +7,6 @@ import re
 import socket
 from pathlib import Path
 
-import pytest
-
-
-@pytest.fixture(scope="module")
-def server(gunicorn_server, trained_model_dir):
-    srv = gunicorn_server(trained_model_dir, workers=2)
-    yield srv
-    srv.stop()
 
 
 def listening_inodes(port: int) -> set[str]:

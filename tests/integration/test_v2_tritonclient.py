@@ -20,25 +20,10 @@ CHUNK = 100  # images per request: under the default MAX_BATCH (256)
 
 
 @pytest.fixture(scope="module")
-def server(gunicorn_server, trained_model_dir):
-    srv = gunicorn_server(trained_model_dir, workers=2)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
 def client(server):
     client = triton.InferenceServerClient(server.url.removeprefix("http://"), network_timeout=60)
     yield client
     client.close()
-
-
-@pytest.fixture(scope="module")
-def test_images(fmnist_dir) -> np.ndarray:
-    from training.data import load_idx
-    images = load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)
-    assert images.shape == (300, 28, 28)
-    return images
 
 
 @pytest.fixture(scope="module")
