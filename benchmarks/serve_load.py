@@ -3,8 +3,10 @@
 Both servers run the same `gunicorn -c gunicorn.conf.py` (same workers, worker class, logging
 config); the bare one only swaps the WSGI app for a Flask route that reads the body and returns a
 small JSON. Load comes from `wrk` (C, so the client is not the bottleneck on a small machine), with
-a real Fashion-MNIST test image as a PNG body. At each level the two servers take turns, each turn
-a pair of runs measured side by side; the ratio of each pair is reported (lowest and highest). Server
+a real Fashion-MNIST test image as a PNG body. At each level, each run of one server is paired with
+a run of the other, the two taken in alternating 1 s slices (ours, bare, ours, ...: both see the same
+machine, whose load from other jobs moves within seconds); the ratio of each pair is reported
+(lowest and highest). Server
 CPU per request comes from /proc (master and workers, user + system); its decode and model parts
 from those stages timed alone in the served code. Each worker's share of ours is counted from the
 access log lines (their pid), and of both servers from each worker's CPU time. Both servers write
@@ -13,6 +15,7 @@ counts metrics.
 
     .venv/bin/python benchmarks/serve_load.py [--model-dir artifacts] [--seconds 5] [--repeats 3]
     .venv/bin/python benchmarks/serve_load.py --breakdown   # in-process CPU per request, by part
+    .venv/bin/python benchmarks/serve_load.py --served-parts --seconds 10   # the same parts, served
 
 Needs `wrk` (apt-get install wrk) and the real sample ($FASHION_MNIST_DIR) for the image.
 """
@@ -94,6 +97,28 @@ def make_bare_app():
     def readyz():
         return {"status": "ready"}
 
+    return app
+
+
+def make_ours_without(part: str):
+    """Ours (app.wsgi) with one stage answered from a precomputed result, for --served-parts: the
+    model (`predictor.run` returns the probabilities of the benchmark's image) or the decoding
+    (the view gets the image's batch without decoding the body, which it still reads)."""
+    import numpy as np
+
+    from app import inputs
+    from app.routes import predict
+    from app.wsgi import app
+
+    batch = inputs.decode_items([Path(os.environ["BENCH_BODY"]).read_bytes()], invert="auto")
+    predictor = app.extensions["model"].predictor
+    if part == "model":
+        probabilities = predictor.predict(batch)
+        predictor.run = lambda _: np.array(probabilities)
+    elif part == "decode":
+        predict.decode_items = lambda *args, **kwargs: batch
+    else:
+        raise ValueError(f"part must be model or decode, not {part!r}")
     return app
 
 
@@ -259,29 +284,93 @@ def model_dir(requested: Path, work: Path) -> Path:
     return out
 
 
-def measure(server: subprocess.Popen, url: str, log: Path | None, concurrency: int, args,
+def measure(server: subprocess.Popen, url: str, log: Path | None, concurrency: int, seconds: int,
             body: Path, script: Path) -> dict:
-    """One wrk run, with the server's CPU per request and each worker's share."""
+    """One wrk run (one slice), with the server's CPU time, its connections per worker (sampled
+    half-way through) and its access lines per worker."""
     pids = worker_pids(server.pid)
     offset = log.stat().st_size if log else 0
     cpu_before = cpu_seconds(pids + [server.pid])
-    held: dict[int, int] = {}  # connections per worker, sampled half-way through the run
-    sampler = threading.Timer(args.seconds / 2, lambda: held.update(
-        connection_counts(pids, int(url.rsplit(":", 1)[1]))))
+    held: dict[int, int] = {}
+    sampler = threading.Timer(seconds / 2, lambda: held.update(connection_counts(pids, int(url.rsplit(":", 1)[1]))))
     sampler.start()
-    result = run_wrk(url, concurrency, args.seconds, body, script)
+    result = run_wrk(url, concurrency, seconds, body, script)
     sampler.join()
     cpu_after = cpu_seconds(pids + [server.pid])
-    result["connections"] = "/".join(str(held.get(pid, 0)) for pid in pids)
-    spent = {pid: cpu_after[pid] - cpu_before[pid] for pid in cpu_after}
-    result["cpu_us"] = sum(spent.values()) / max(result["requests"], 1) * 1e6
-    result["cpu_shares"] = shares(spent, pids)
-    result["request_shares"], result["lowest_share"] = "", None
-    if log:
-        counts, _ = access_counts(log, offset)
-        result["request_shares"] = shares(counts, pids)
-        result["lowest_share"] = min(counts.get(pid, 0) for pid in pids) / max(sum(counts.values()), 1)
+    result.update(pids=pids, held=held, seconds=seconds,
+                  spent={pid: cpu_after[pid] - cpu_before[pid] for pid in cpu_after},
+                  lines=access_counts(log, offset)[0] if log else None)
     return result
+
+
+def combine(slices: list[dict]) -> dict:
+    """One run from its slices: requests and CPU summed, latencies the median over slices, shares
+    over the whole run, connections as held in the first slice."""
+    pids = slices[0]["pids"]
+    requests = sum(s["requests"] for s in slices)
+    spent: dict[int, float] = {}
+    for s in slices:
+        for pid, value in s["spent"].items():
+            spent[pid] = spent.get(pid, 0.0) + value
+    result = {"rps": requests / sum(s["requests"] / s["rps"] for s in slices),
+              "p50": sorted(s["p50"] for s in slices)[len(slices) // 2],
+              "p99": sorted(s["p99"] for s in slices)[len(slices) // 2],
+              "requests": requests, "errors": sum(s["errors"] for s in slices),
+              "connections": "/".join(str(slices[0]["held"].get(pid, 0)) for pid in pids),
+              "cpu_us": sum(spent.values()) / max(requests, 1) * 1e6, "cpu_shares": shares(spent, pids),
+              "request_shares": "", "lowest_share": None}
+    if slices[0]["lines"] is not None:
+        lines: dict[int, int] = {}
+        for s in slices:
+            for pid, count in s["lines"].items():
+                lines[pid] = lines.get(pid, 0) + count
+        result["request_shares"] = shares(lines, pids)
+        result["lowest_share"] = min(lines.get(pid, 0) for pid in pids) / max(sum(lines.values()), 1)
+    return result
+
+
+def measure_pair(ours: tuple, bare: tuple, concurrency: int, args, body: Path, script: Path) -> tuple[dict, dict]:
+    """One run of each server, taken in alternating slices (ours, bare, ours, ...) so that both
+    see the same machine: on a shared machine the load from other jobs moves within seconds, and
+    a pair of back-to-back 5 s runs then compares two different machines."""
+    count = max(1, args.seconds // args.slice_seconds)
+    taken: tuple[list, list] = ([], [])
+    for _ in range(count):
+        for (server, url, log), into in zip((ours, bare), taken):
+            into.append(measure(server, url, log, concurrency, args.slice_seconds, body, script))
+    return combine(taken[0]), combine(taken[1])
+
+
+def served_parts(env: dict, work: Path, args, body: Path, script: Path) -> int:
+    """Four servers under the same gunicorn config, measured in alternating slices at each level:
+    the CPU a served request spends in the model and in decoding is the difference to ours."""
+    specs = {"ours": None, "ours without the model": "serve_load:make_ours_without('model')",
+             "ours without decoding": "serve_load:make_ours_without('decode')", "bare": "serve_load:make_bare_app()"}
+    servers = {}
+    try:
+        for index, (name, spec) in enumerate(specs.items()):
+            servers[name] = start(f"server{index}", env, work, spec, root=args.app_root)
+        for _, url in servers.values():
+            run_wrk(url, 8, 2, body, script)
+        print(f"# {args.workers} gunicorn workers each, {os.cpu_count()} CPUs, {args.seconds} s per server and level "
+              f"in {args.slice_seconds} s slices taken in turns; load average {os.getloadavg()[0]:.1f}")
+        print("| conns | server | req/s | server CPU µs/req | the part's served cost µs/req |\n| --- | --- | --- | --- | --- |")
+        for concurrency in args.concurrency:
+            taken: dict[str, list] = {name: [] for name in servers}
+            for _ in range(max(1, args.seconds // args.slice_seconds)):
+                for name, (server, url) in servers.items():
+                    taken[name].append(measure(server, url, None, concurrency, args.slice_seconds, body, script))
+            results = {name: combine(slices) for name, slices in taken.items()}
+            for name, result in results.items():
+                cost = (f"{results['ours']['cpu_us'] - result['cpu_us']:.0f}"
+                        if name.startswith("ours without") else "")
+                print(f"| {concurrency} | {name} | {result['rps']:.0f} | {result['cpu_us']:.0f} | {cost} |", flush=True)
+        return 0
+    finally:
+        for process, _ in servers.values():
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,11 +381,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 16, 32],
                         help="wrk connections per level (default: 1 8 16 32)")
     parser.add_argument("--seconds", type=int, default=5, help="seconds per run (default: 5)")
+    parser.add_argument("--slice-seconds", type=int, default=1,
+                        help="each run is taken in slices of this many seconds, alternating between the two "
+                             "servers (default: 1; --slice-seconds 5 with --seconds 5: one block per server)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="pairs of runs (ours, bare) per level (default: 3)")
     parser.add_argument("--app-root", type=Path, default=ROOT,
                         help="checkout whose app/ and gunicorn.conf.py are served, e.g. an export of main "
                              "to measure before a change (default: this one)")
+    parser.add_argument("--served-parts", action="store_true",
+                        help="instead: ours, ours without the model, ours without decoding and bare, served "
+                             "side by side (slices in turns): what each part costs a served request")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead: CPU per request in process, by part (no HTTP, no wrk)")
     args = parser.parse_args(argv)
@@ -313,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("wrk not found: apt-get install wrk")
     script.write_text(WRK_SCRIPT)
     env = {"MODEL_DIR": str(model_dir(args.model_dir, work)), "WEB_CONCURRENCY": str(args.workers),
-           "LOG_LEVEL": "info"}
+           "LOG_LEVEL": "info", "BENCH_BODY": str(body)}
+    if args.served_parts:
+        return served_parts(env, work, args, body, script)
     decode, model = stage_cpu(args.app_root, body, env["MODEL_DIR"])
     ours, ours_url = start("ours", env, work, root=args.app_root)
     bare, bare_url = start("bare", env, work, "serve_load:make_bare_app()", root=args.app_root)
@@ -322,8 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     fair = 0.5 / args.workers  # every worker serves at least half of an equal share
     try:
         print(f"# {args.app_root}: {args.workers} gunicorn workers each, {os.cpu_count()} CPUs, wrk, "
-              f"{args.seconds}s per run, {args.repeats} pairs per level, body: one 28x28 PNG "
+              f"{args.seconds}s per run in {args.slice_seconds}s slices taken in turns, {args.repeats} pairs per level, body: one 28x28 PNG "
               f"({body.stat().st_size} bytes); load average {os.getloadavg()[0]:.1f}")
+        print("# p50 / p99: the median over a run's slices; connections per worker: as held half-way through "
+              "the first slice (each slice opens its own)")
         print("| conns | run | ours req/s | bare req/s | ratio | ours p50 / p99 ms | ours connections per worker "
               "| ours requests per worker | ours CPU per worker | bare connections per worker | bare CPU per worker "
               "| ours CPU µs/req | bare CPU µs/req |")
@@ -332,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         for concurrency in args.concurrency:
             ratios, cpu = [], []
             for run in range(1, args.repeats + 1):
-                o = measure(ours, ours_url, work / "ours.log", concurrency, args, body, script)
-                b = measure(bare, bare_url, None, concurrency, args, body, script)
+                o, b = measure_pair((ours, ours_url, work / "ours.log"), (bare, bare_url, None), concurrency,
+                                    args, body, script)
                 ratio = o["rps"] / b["rps"]
                 ratios.append(ratio)
                 cpu.append((o["cpu_us"], b["cpu_us"]))
