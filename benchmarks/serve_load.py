@@ -297,10 +297,19 @@ def measure(server: subprocess.Popen, url: str, log: Path | None, concurrency: i
     result = run_wrk(url, concurrency, seconds, body, script)
     sampler.join()
     cpu_after = cpu_seconds(pids + [server.pid])
-    result.update(pids=pids, held=held, seconds=seconds,
+    result.update(pids=pids, held=held,
                   spent={pid: cpu_after[pid] - cpu_before[pid] for pid in cpu_after},
                   lines=access_counts(log, offset)[0] if log else None)
     return result
+
+
+def _per_pid_total(slices: list[dict], key: str) -> dict[int, float]:
+    """The slices' per-process values under `key`, summed by pid."""
+    total: dict[int, float] = {}
+    for s in slices:
+        for pid, value in s[key].items():
+            total[pid] = total.get(pid, 0) + value
+    return total
 
 
 def combine(slices: list[dict]) -> dict:
@@ -308,10 +317,7 @@ def combine(slices: list[dict]) -> dict:
     over the whole run, connections as held in the first slice."""
     pids = slices[0]["pids"]
     requests = sum(s["requests"] for s in slices)
-    spent: dict[int, float] = {}
-    for s in slices:
-        for pid, value in s["spent"].items():
-            spent[pid] = spent.get(pid, 0.0) + value
+    spent = _per_pid_total(slices, "spent")
     result = {"rps": requests / sum(s["requests"] / s["rps"] for s in slices),
               "p50": sorted(s["p50"] for s in slices)[len(slices) // 2],
               "p99": sorted(s["p99"] for s in slices)[len(slices) // 2],
@@ -320,25 +326,21 @@ def combine(slices: list[dict]) -> dict:
               "cpu_us": sum(spent.values()) / max(requests, 1) * 1e6, "cpu_shares": shares(spent, pids),
               "request_shares": "", "lowest_share": None}
     if slices[0]["lines"] is not None:
-        lines: dict[int, int] = {}
-        for s in slices:
-            for pid, count in s["lines"].items():
-                lines[pid] = lines.get(pid, 0) + count
+        lines = _per_pid_total(slices, "lines")
         result["request_shares"] = shares(lines, pids)
         result["lowest_share"] = min(lines.get(pid, 0) for pid in pids) / max(sum(lines.values()), 1)
     return result
 
 
-def measure_pair(ours: tuple, bare: tuple, concurrency: int, args, body: Path, script: Path) -> tuple[dict, dict]:
-    """One run of each server, taken in alternating slices (ours, bare, ours, ...) so that both
-    see the same machine: on a shared machine the load from other jobs moves within seconds, and
-    a pair of back-to-back 5 s runs then compares two different machines."""
-    count = max(1, args.seconds // args.slice_seconds)
-    taken: tuple[list, list] = ([], [])
-    for _ in range(count):
-        for (server, url, log), into in zip((ours, bare), taken):
+def take_turns(servers: list[tuple], concurrency: int, args, body: Path, script: Path) -> list[dict]:
+    """One run of each (server, url, access log or None), taken in alternating slices (first,
+    second, ..., first, ...) so that all see the same machine: on a shared machine the load from
+    other jobs moves within seconds, and back-to-back 5 s runs then compare different machines."""
+    taken: list[list] = [[] for _ in servers]
+    for _ in range(max(1, args.seconds // args.slice_seconds)):
+        for (server, url, log), into in zip(servers, taken):
             into.append(measure(server, url, log, concurrency, args.slice_seconds, body, script))
-    return combine(taken[0]), combine(taken[1])
+    return [combine(slices) for slices in taken]
 
 
 def served_parts(env: dict, work: Path, args, body: Path, script: Path) -> int:
@@ -356,11 +358,9 @@ def served_parts(env: dict, work: Path, args, body: Path, script: Path) -> int:
               f"in {args.slice_seconds} s slices taken in turns; load average {os.getloadavg()[0]:.1f}")
         print("| conns | server | req/s | server CPU µs/req | the part's served cost µs/req |\n| --- | --- | --- | --- | --- |")
         for concurrency in args.concurrency:
-            taken: dict[str, list] = {name: [] for name in servers}
-            for _ in range(max(1, args.seconds // args.slice_seconds)):
-                for name, (server, url) in servers.items():
-                    taken[name].append(measure(server, url, None, concurrency, args.slice_seconds, body, script))
-            results = {name: combine(slices) for name, slices in taken.items()}
+            runs = take_turns([(server, url, None) for server, url in servers.values()], concurrency, args,
+                              body, script)
+            results = dict(zip(servers, runs))
             for name, result in results.items():
                 cost = (f"{results['ours']['cpu_us'] - result['cpu_us']:.0f}"
                         if name.startswith("ours without") else "")
@@ -431,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         for concurrency in args.concurrency:
             ratios, cpu = [], []
             for run in range(1, args.repeats + 1):
-                o, b = measure_pair((ours, ours_url, work / "ours.log"), (bare, bare_url, None), concurrency,
-                                    args, body, script)
+                o, b = take_turns([(ours, ours_url, work / "ours.log"), (bare, bare_url, None)], concurrency,
+                                  args, body, script)
                 ratio = o["rps"] / b["rps"]
                 ratios.append(ratio)
                 cpu.append((o["cpu_us"], b["cpu_us"]))
