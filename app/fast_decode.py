@@ -43,8 +43,9 @@ def check_size(width: int, height: int, max_pixels: int) -> None:
 def dimensions(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG's IHDR or a JPEG's frame header, nothing decoded; None for any
     other file (the caller asks Pillow)."""
-    if data.startswith(PNG_SIGNATURE) and len(data) >= 24 and data[12:16] == b"IHDR":
-        return struct.unpack(">II", data[16:24])
+    header = _png_header(data)
+    if header is not None:
+        return header[0], header[1]
     if data.startswith(b"\xff\xd8"):
         try:
             height, width, _, _ = simplejpeg.decode_jpeg_header(data)
@@ -64,10 +65,19 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray | None:
     return None
 
 
-def _png(data: bytes, max_pixels: int) -> np.ndarray | None:
-    if len(data) < 33 or data[12:16] != b"IHDR":
+def _png_header(data: bytes) -> tuple[int, int, int, int] | None:
+    """(width, height, bit depth, colour type) from a PNG's IHDR chunk, which must come first;
+    None for anything else, a file cut inside its IHDR included."""
+    if not data.startswith(PNG_SIGNATURE) or len(data) < 33 or data[12:16] != b"IHDR":
         return None
-    width, height, depth, color_type = struct.unpack(">IIBB", data[16:26])
+    return struct.unpack(">IIBB", data[16:26])
+
+
+def _png(data: bytes, max_pixels: int) -> np.ndarray | None:
+    header = _png_header(data)
+    if header is None:
+        return None
+    width, height, depth, color_type = header
     if depth != 8 or color_type not in _PNG_FORMATS or not _png_chunks_are_harmless(data):
         return None
     check_size(width, height, max_pixels)

@@ -165,6 +165,14 @@ def test_the_pixel_cap_is_checked_from_the_header_on_the_fast_path(data, size):
     assert caught.value.status == 413
 
 
+def test_dimensions_come_from_the_header_and_only_for_png_and_jpeg():
+    png = encode(Image.fromarray(picture(20, 30)))
+    assert fast_decode.dimensions(png) == (30, 20)
+    assert fast_decode.dimensions(encode(Image.fromarray(picture(20, 30)), "JPEG")) == (30, 20)
+    assert fast_decode.dimensions(png[:30]) is None  # cut inside IHDR: Pillow's to judge
+    assert fast_decode.dimensions(encode(Image.fromarray(picture(20, 30)), "BMP")) is None
+
+
 @pytest.mark.parametrize("data", [
     encode(Image.fromarray(picture(28, 28)))[:60],
     encode(Image.fromarray(picture(28, 28)), "JPEG")[:200],
