@@ -30,6 +30,16 @@ from tests.conftest import ROOT
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
+def wait_until(predicate, timeout: float = 20.0) -> bool:
+    """Whether `predicate()` became true within `timeout` seconds (checked every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 @dataclass
 class Server:
     """A running gunicorn master; its workers are its child processes."""
@@ -46,6 +56,12 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def log_match(self, pattern: str, timeout: float = 10.0) -> re.Match | None:
+        """The first match of `pattern` (multiline) in the log, waited for: gunicorn writes a
+        request's access line after it has sent the answer, so the client may read the answer first."""
+        wait_until(lambda: re.search(pattern, self.log(), re.M), timeout)
+        return re.search(pattern, self.log(), re.M)
 
     def worker_pids(self) -> list[int]:
         """Live (not zombie) child processes of the master."""

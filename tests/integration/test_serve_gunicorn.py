@@ -3,7 +3,6 @@ label offline onnxruntime gives it; metrics add up across workers at once; the m
 from __future__ import annotations
 
 import io
-import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -67,15 +66,14 @@ def test_request_id_reaches_the_access_log_with_latency(server):
                              headers={"X-Request-ID": "integration-42"}, timeout=30)
     assert response.headers["X-Request-ID"] == "integration-42"
     # gunicorn's line (app/worker.py), in the one log format, with the body's bytes as sent.
-    line = re.search(r'\[\d+\] INFO gunicorn\.access: integration-42 "POST /predict" 200 (\d+) \d+\.\d\dms$',
-                     server.log(), re.M)
-    assert line and int(line.group(1)) == len(response.content)
+    line = server.log_match(r'\[\d+\] INFO gunicorn\.access: integration-42 "POST /predict" 200 (\d+) \d+\.\d\dms$')
+    assert line and int(line.group(1)) == len(response.content), server.log()
     # The target as the client sent it, query included; a quote cannot end the quoted field early.
     requests.get(f'{server.url}/healthz?probe="x"', headers={"X-Request-ID": "integration-43"}, timeout=10)
-    assert re.search(r'integration-43 "GET /healthz\?probe=(%22|\\")x(%22|\\")" 200 \d+ ', server.log())
+    assert server.log_match(r'integration-43 "GET /healthz\?probe=(%22|\\")x(%22|\\")" 200 \d+ ')
     # An id the app did not accept is replaced, in the answer and the line alike.
     generated = requests.get(f"{server.url}/healthz", headers={"X-Request-ID": "a b"}, timeout=10)
-    assert re.search(rf'{generated.headers["X-Request-ID"]} "GET /healthz" 200 ', server.log())
+    assert server.log_match(rf'{generated.headers["X-Request-ID"]} "GET /healthz" 200 ')
 
 
 def test_readyz_and_metadata_report_device_and_backend(server):

@@ -13,6 +13,7 @@ import numpy as np
 import requests
 from PIL import Image
 
+from tests.integration.conftest import wait_until
 from tests.model_versions import add_version, break_version, version_id
 
 POLL = "0.2"
@@ -56,15 +57,6 @@ class Load:
         return {version for at, _, version in list(self.answers) if at >= moment}
 
 
-def _wait_until(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_new_version_rolls_out_under_load_with_no_failed_request(gunicorn_server, trained_model_dir, tmp_path):
     repo = tmp_path / "repo"
     one = version_id(add_version(trained_model_dir, repo, 1, tag="one"))
@@ -75,8 +67,8 @@ def test_a_new_version_rolls_out_under_load_with_no_failed_request(gunicorn_serv
         published = time.monotonic()
         two = version_id(add_version(trained_model_dir, repo, 2, tag="two"))
         # Both workers switched: for a while, every answer comes from version 2.
-        assert _wait_until(lambda: time.monotonic() - published > 1.5
-                           and load.versions_since(time.monotonic() - 1.0) == {two})
+        assert wait_until(lambda: time.monotonic() - published > 1.5
+                          and load.versions_since(time.monotonic() - 1.0) == {two})
     statuses = {status for _, status, _ in load.answers}
     seen = {version for _, _, version in load.answers}
     first_two = min(at for at, _, version in load.answers if version == two)
@@ -95,8 +87,8 @@ def test_a_replacement_worker_skips_a_broken_newest_version(gunicorn_server, tra
     break_version(add_version(trained_model_dir, repo, 2, tag="two"))
     victim = server.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
-    assert _wait_until(lambda: len(server.worker_pids()) == 2 and victim not in server.worker_pids())
-    assert _wait_until(lambda: server.log().count("ready: model version 1") >= 3), server.log()
+    assert wait_until(lambda: len(server.worker_pids()) == 2 and victim not in server.worker_pids())
+    assert wait_until(lambda: server.log().count("ready: model version 1") >= 3), server.log()
     answers = [requests.post(f"{server.url}/predict", data=_png(), headers={"Content-Type": "image/png"})
                for _ in range(20)]
     assert {(r.status_code, r.headers["X-Model-Version"]) for r in answers} == {(200, one)}
@@ -114,12 +106,12 @@ def test_a_model_replaced_in_place_and_a_lost_worker_do_not_stop_the_server(guni
     break_version(model)
     victim = server.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
-    assert _wait_until(lambda: len(server.worker_pids()) == 2 and victim not in server.worker_pids())
+    assert wait_until(lambda: len(server.worker_pids()) == 2 and victim not in server.worker_pids())
     time.sleep(2.0)
     assert server.process.poll() is None, server.log()  # the arbiter did not halt
     assert "not ready:" in server.log()
     # The surviving worker still serves the model it holds; the copy finishes and all are ready.
     (model / "model.onnx").write_bytes(good)
-    assert _wait_until(lambda: all(
+    assert wait_until(lambda: all(
         requests.post(f"{server.url}/predict", json={"image": [0] * 784}).status_code == 200
         for _ in range(10)))
