@@ -30,14 +30,16 @@ from tests.conftest import ROOT
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
-def wait_until(predicate, timeout: float = 20.0) -> bool:
-    """Whether `predicate()` became true within `timeout` seconds (checked every 50 ms)."""
+def wait_until(predicate, timeout: float = 20.0):
+    """The first true value `predicate()` gives within `timeout` seconds (asked every 50 ms), or
+    None when it gives none."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return True
+        found = predicate()
+        if found:
+            return found
         time.sleep(0.05)
-    return False
+    return None
 
 
 @dataclass
@@ -60,8 +62,7 @@ class Server:
     def log_match(self, pattern: str, timeout: float = 10.0) -> re.Match | None:
         """The first match of `pattern` (multiline) in the log, waited for: gunicorn writes a
         request's access line after it has sent the answer, so the client may read the answer first."""
-        wait_until(lambda: re.search(pattern, self.log(), re.M), timeout)
-        return re.search(pattern, self.log(), re.M)
+        return wait_until(lambda: re.search(pattern, self.log(), re.M), timeout)
 
     def worker_pids(self) -> list[int]:
         """Live (not zombie) child processes of the master."""

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ import pytest
 from app.score.cli import main
 from tests.app.score.samples import (CLASSES, fill, real_sample, small_disk, unprivileged, write_class_folders,
                                     write_csv, write_idx_pair)
+from tests.integration.conftest import wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -164,9 +164,7 @@ def test_ctrl_c_leaves_complete_lines(tmp_path, trained_model_dir):
     process = subprocess.Popen([sys.executable, "-m", "app.score", str(tmp_path / "many.npy"), "--out", str(out),
                                 "--batch-size", "1", "--model-dir", str(trained_model_dir)],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while (not out.exists() or out.stat().st_size < 50_000) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: out.exists() and out.stat().st_size >= 50_000, timeout=30)
     process.send_signal(signal.SIGINT)
     stderr = process.communicate(timeout=30)[1]
     assert process.returncode == 130, stderr

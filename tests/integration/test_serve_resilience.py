@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from tests.integration.conftest import wait_until
 from tests.prometheus_text import samples, value
 
 
@@ -25,13 +26,13 @@ def predict_counts(url: str) -> dict[str, float]:
 def kill_and_wait_for_replacement(server, victim: int) -> None:
     ready_lines = server.log().count("INFO app.model: ready:")
     os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # a new worker, booted and ready
+
+    def replaced() -> bool:  # a new worker, booted and ready
         pids = server.worker_pids()
-        if victim not in pids and len(pids) == 2 and server.log().count("INFO app.model: ready:") > ready_lines:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"worker {victim} was not replaced:\n{server.log()}")
+        return victim not in pids and len(pids) == 2 and server.log().count("INFO app.model: ready:") > ready_lines
+
+    if not wait_until(replaced, timeout=30):
+        raise TimeoutError(f"worker {victim} was not replaced:\n{server.log()}")
 
 
 def test_a_killed_workers_counts_stay(server):
