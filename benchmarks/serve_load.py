@@ -15,7 +15,8 @@ counts metrics.
 
     .venv/bin/python benchmarks/serve_load.py [--model-dir artifacts] [--seconds 5] [--repeats 3]
     .venv/bin/python benchmarks/serve_load.py --breakdown   # in-process CPU per request, by part
-    .venv/bin/python benchmarks/serve_load.py --served-parts --seconds 10   # the same parts, served
+    .venv/bin/python benchmarks/serve_load.py --served-parts --repeats 4   # what each part costs, served
+    .venv/bin/python benchmarks/serve_load.py --calibrate   # ours against ours: the machine's noise
 
 Needs `wrk` (apt-get install wrk) and the real sample ($FASHION_MNIST_DIR) for the image.
 """
@@ -100,25 +101,31 @@ def make_bare_app():
     return app
 
 
-def make_ours_without(part: str):
-    """Ours (app.wsgi) with one stage answered from a precomputed result, for --served-parts: the
-    model (`predictor.run` returns the probabilities of the benchmark's image) or the decoding
-    (the view gets the image's batch without decoding the body, which it still reads)."""
+def make_ours_without(parts: str):
+    """Ours (app.wsgi) with parts switched off, for --served-parts; `parts` is a comma-separated
+    list of: model (`predictor.run` returns the probabilities of the benchmark's image), decode
+    (the view gets the image's batch without decoding the body, which it still reads), metrics
+    (no Prometheus counter or histogram is written)."""
     import numpy as np
 
-    from app import inputs
+    from app import inputs, metrics
     from app.routes import predict
     from app.wsgi import app
 
     batch = inputs.decode_items([Path(os.environ["BENCH_BODY"]).read_bytes()], invert="auto")
     predictor = app.extensions["model"].predictor
-    if part == "model":
-        probabilities = predictor.predict(batch)
-        predictor.run = lambda _: np.array(probabilities)
-    elif part == "decode":
-        predict.decode_items = lambda *args, **kwargs: batch
-    else:
-        raise ValueError(f"part must be model or decode, not {part!r}")
+    for part in parts.split(","):
+        if part == "model":
+            probabilities = predictor.predict(batch)
+            predictor.run = lambda _: np.array(probabilities)
+        elif part == "decode":
+            predict.decode_items = lambda *args, **kwargs: batch
+        elif part == "metrics":  # app/access.py and the view look these up in app.metrics at each call
+            uncounted = type("Uncounted", (), {"inc": lambda self, *a: None, "observe": lambda self, *a: None})()
+            metrics.request_counter = metrics.latency_histogram = lambda *labels: uncounted
+            metrics.record_prediction = lambda *args: None
+        else:
+            raise ValueError(f"parts are model, decode or metrics, not {part!r}")
     return app
 
 
@@ -344,27 +351,38 @@ def take_turns(servers: list[tuple], concurrency: int, args, body: Path, script:
 
 
 def served_parts(env: dict, work: Path, args, body: Path, script: Path) -> int:
-    """Four servers under the same gunicorn config, measured in alternating slices at each level:
-    the CPU a served request spends in the model and in decoding is the difference to ours."""
-    specs = {"ours": None, "ours without the model": "serve_load:make_ours_without('model')",
-             "ours without decoding": "serve_load:make_ours_without('decode')", "bare": "serve_load:make_bare_app()"}
+    """Ours with parts switched off, and bare, under the same gunicorn config, measured in
+    alternating slices (the order rotated from one repeat to the next): what each part costs a
+    served request, in CPU and in the ratio to bare."""
+    specs = {"ours": None,
+             "without the model": "serve_load:make_ours_without('model')",
+             "without decoding": "serve_load:make_ours_without('decode')",
+             "without decoding, model": "serve_load:make_ours_without('decode,model')",
+             "without decoding, model, metrics": "serve_load:make_ours_without('decode,model,metrics')",
+             "bare": "serve_load:make_bare_app()"}
     servers = {}
     try:
         for index, (name, spec) in enumerate(specs.items()):
             servers[name] = start(f"server{index}", env, work, spec, root=args.app_root)
         for _, url in servers.values():
             run_wrk(url, 8, 2, body, script)
-        print(f"# {args.workers} gunicorn workers each, {os.cpu_count()} CPUs, {args.seconds} s per server and level "
-              f"in {args.slice_seconds} s slices taken in turns; load average {os.getloadavg()[0]:.1f}")
-        print("| conns | server | req/s | server CPU µs/req | the part's served cost µs/req |\n| --- | --- | --- | --- | --- |")
+        print(f"# {args.workers} gunicorn workers each, {os.cpu_count()} CPUs, {args.repeats} runs per server and "
+              f"level, each {args.seconds} s in {args.slice_seconds} s slices taken in turns (the order rotated "
+              f"each run); load average {os.getloadavg()[0]:.1f}")
+        print("| conns | server | ratio to bare, each run | mean | server CPU µs/req (mean) |\n| --- | --- | --- | --- | --- |")
+        names = list(servers)
         for concurrency in args.concurrency:
-            runs = take_turns([(server, url, None) for server, url in servers.values()], concurrency, args,
-                              body, script)
-            results = dict(zip(servers, runs))
-            for name, result in results.items():
-                cost = (f"{results['ours']['cpu_us'] - result['cpu_us']:.0f}"
-                        if name.startswith("ours without") else "")
-                print(f"| {concurrency} | {name} | {result['rps']:.0f} | {result['cpu_us']:.0f} | {cost} |", flush=True)
+            runs: dict[str, list[dict]] = {name: [] for name in names}
+            for repeat in range(args.repeats):
+                order = names[repeat % len(names):] + names[:repeat % len(names)]
+                taken = take_turns([(*servers[name], None) for name in order], concurrency, args, body, script)
+                for name, result in zip(order, taken):
+                    runs[name].append(result)
+            for name in names:
+                ratios = [r["rps"] / b["rps"] for r, b in zip(runs[name], runs["bare"])]
+                cpu = sum(r["cpu_us"] for r in runs[name]) / len(runs[name])
+                print(f"| {concurrency} | {name} | {' '.join(f'{x:.2f}' for x in ratios)} | "
+                      f"{sum(ratios) / len(ratios):.2f} | {cpu:.0f} |", flush=True)
         return 0
     finally:
         for process, _ in servers.values():
@@ -390,8 +408,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="checkout whose app/ and gunicorn.conf.py are served, e.g. an export of main "
                              "to measure before a change (default: this one)")
     parser.add_argument("--served-parts", action="store_true",
-                        help="instead: ours, ours without the model, ours without decoding and bare, served "
-                             "side by side (slices in turns): what each part costs a served request")
+                        help="instead: ours, ours with parts switched off (model, decoding, metrics) and "
+                             "bare, served side by side (slices in turns): what each part costs a served request")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="instead of the bare endpoint, a second server of ours: the same code on both "
+                             "sides, so the ratios' spread around 1 is what the machine's noise alone does")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead: CPU per request in process, by part (no HTTP, no wrk)")
     args = parser.parse_args(argv)
@@ -413,7 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         return served_parts(env, work, args, body, script)
     decode, model = stage_cpu(args.app_root, body, env["MODEL_DIR"])
     ours, ours_url = start("ours", env, work, root=args.app_root)
-    bare, bare_url = start("bare", env, work, "serve_load:make_bare_app()", root=args.app_root)
+    # The baseline: the bare endpoint, or with --calibrate ours again (its columns then say "bare").
+    bare, bare_url = start("bare", env, work, None if args.calibrate else "serve_load:make_bare_app()",
+                           root=args.app_root)
     for url in (ours_url, bare_url):  # unmeasured: every thread started, every code path warm
         run_wrk(url, 8, 2, body, script)
     fair = 0.5 / args.workers  # every worker serves at least half of an equal share
@@ -421,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {args.app_root}: {args.workers} gunicorn workers each, {os.cpu_count()} CPUs, wrk, "
               f"{args.seconds}s per run in {args.slice_seconds}s slices taken in turns, {args.repeats} pairs per level, body: one 28x28 PNG "
               f"({body.stat().st_size} bytes); load average {os.getloadavg()[0]:.1f}")
+        if args.calibrate:
+            print("# --calibrate: the 'bare' columns are a second server of ours (the same code on both sides)")
         print("# p50 / p99: the median over a run's slices; connections per worker: as held half-way through "
               "the first slice (each slice opens its own)")
         print("| conns | run | ours req/s | bare req/s | ratio | ours p50 / p99 ms | ours connections per worker "
@@ -444,14 +469,18 @@ def main(argv: list[str] | None = None) -> int:
                       f"{b['connections']} | {b['cpu_shares']} | "
                       f"{o['cpu_us']:.0f} | {b['cpu_us']:.0f}{errors} |", flush=True)
             ours_cpu = sorted(c[0] for c in cpu)[len(cpu) // 2]
-            summary.append((concurrency, min(ratios), max(ratios), ours_cpu,
+            summary.append((concurrency, min(ratios), max(ratios), sum(ratios) / len(ratios), ours_cpu,
                             sorted(c[1] for c in cpu)[len(cpu) // 2]))
             worst = min(worst, min(ratios))
-        print("\n| conns | ratio ours/bare, lowest - highest | ours CPU µs/req (median) | bare CPU µs/req "
-              "| decode µs/req | model µs/req | rest µs/req |\n| --- | --- | --- | --- | --- | --- | --- |")
-        for concurrency, low, high, ours_cpu, bare_cpu in summary:
-            print(f"| {concurrency} | {low:.2f} - {high:.2f} | {ours_cpu:.0f} | {bare_cpu:.0f} | {decode:.0f} | "
+        print("\n| conns | ratio ours/bare, lowest - highest | mean | ours CPU µs/req (median) | bare CPU µs/req "
+              "| decode µs/req | model µs/req | rest µs/req |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for concurrency, low, high, mean, ours_cpu, bare_cpu in summary:
+            print(f"| {concurrency} | {low:.2f} - {high:.2f} | {mean:.2f} | {ours_cpu:.0f} | {bare_cpu:.0f} | {decode:.0f} | "
                   f"{model:.0f} | {ours_cpu - decode - model:.0f} |")
+        if args.calibrate:
+            best = max(row[2] for row in summary)
+            print(f"\nsame code on both sides: ratios {worst:.2f} - {best:.2f}, the spread noise alone gives one run")
+            return 0
         print(f"\nworst ratio ours/bare: {worst:.2f} (target >= 0.7). CPU: master + workers, user + system, "
               "from /proc over each run; decode and model: CPU µs of app.inputs.decode_items and "
               "Predictor.predict on the same image alone, in a separate process (best of 3); "
