@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
               "| ours requests per worker | ours CPU per worker | bare connections per worker | bare CPU per worker "
               "| ours CPU µs/req | bare CPU µs/req |")
         print("| --- " * 13 + "|")
-        summary, worst, unfair = [], float("inf"), []
+        summary, worst, best, unfair = [], float("inf"), 0.0, []
         for concurrency in args.concurrency:
             ratios, cpu = [], []
             for run in range(1, args.repeats + 1):
@@ -471,14 +471,13 @@ def main(argv: list[str] | None = None) -> int:
             ours_cpu = sorted(c[0] for c in cpu)[len(cpu) // 2]
             summary.append((concurrency, min(ratios), max(ratios), sum(ratios) / len(ratios), ours_cpu,
                             sorted(c[1] for c in cpu)[len(cpu) // 2]))
-            worst = min(worst, min(ratios))
+            worst, best = min(worst, min(ratios)), max(best, max(ratios))
         print("\n| conns | ratio ours/bare, lowest - highest | mean | ours CPU µs/req (median) | bare CPU µs/req "
               "| decode µs/req | model µs/req | rest µs/req |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
         for concurrency, low, high, mean, ours_cpu, bare_cpu in summary:
             print(f"| {concurrency} | {low:.2f} - {high:.2f} | {mean:.2f} | {ours_cpu:.0f} | {bare_cpu:.0f} | {decode:.0f} | "
                   f"{model:.0f} | {ours_cpu - decode - model:.0f} |")
         if args.calibrate:
-            best = max(row[2] for row in summary)
             print(f"\nsame code on both sides: ratios {worst:.2f} - {best:.2f}, the spread noise alone gives one run")
             return 0
         print(f"\nworst ratio ours/bare: {worst:.2f} (target >= 0.7). CPU: master + workers, user + system, "
