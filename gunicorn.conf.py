@@ -1,6 +1,6 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py` from the repository root starts the service.
 
-Every value comes from app/settings.py (the environment, DESIGN.md). Workers load the model
+Every value comes from inference/settings.py (the environment, docs/operations.md). Workers load the model
 themselves after the fork (preload_app off): the master never holds an onnxruntime session or CUDA.
 """
 import os
@@ -8,9 +8,8 @@ import shutil
 import sys
 import tempfile
 
-from app.errors import WORKER_BOOT_ERROR, ModelLoadError
-from app.repository import newest_valid
-from app.settings import Settings
+from app.boot import check_before_fork
+from inference.settings import Settings
 
 try:
     settings = Settings.from_env()
@@ -22,7 +21,7 @@ bind = f"0.0.0.0:{settings.port}"
 workers = settings.web_concurrency
 # Threads per worker for connections, not for compute (THREADS_PER_WORKER sets onnxruntime's):
 # keep-alive and slow uploads do not hold a whole worker, and /healthz answers beside a long batch.
-# Measured with benchmarks/serve_load.py: a third more requests/s than the sync worker at 8 clients.
+# More requests/s than the sync worker under concurrent clients (benchmarks/README.md).
 # gthread, with errors gunicorn answers itself (bad Content-Length, headers too large) as JSON and
 # listeners closed at once on SIGTERM (app/worker.py).
 worker_class = "app.worker.JsonErrorWorker"
@@ -31,7 +30,7 @@ threads = 4
 # the kernel hands each new connection to one of them by a hash of its addresses. With one shared
 # socket the gthread workers race to accept: the one awake first takes a burst of connections
 # whole, keep-alive binds each connection to its worker for life, and the other worker idles
-# (measured with benchmarks/serve_load.py; figures in benchmarks/README.md).
+# (benchmarks/README.md).
 reuse_port = True
 preload_app = False
 control_socket_disable = True  # no shared ~/.gunicorn socket: several instances may run side by side
@@ -65,11 +64,7 @@ logconfig_dict = {
 def on_starting(server):
     """Before forking: refuse a missing or mismatched model with one line, and give the workers a
     fresh folder for their metrics."""
-    try:
-        newest_valid(settings.model_root, settings.model_backend, settings.model_version)
-    except ModelLoadError as exc:
-        server.log.critical("cannot serve: %s", exc)
-        sys.exit(WORKER_BOOT_ERROR)
+    check_before_fork(settings, server.log)
     # prometheus_client picks its multiprocess mode when first imported: the workers, which import
     # it after the fork, see this variable. The master must not import it before this line.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fmnist-metrics-", dir=SHM)

@@ -1,4 +1,4 @@
-"""Every error leaves as JSON `{"error": {"code", "message"}}` with its status; never a traceback.
+"""Every error leaves as JSON (inference.errors.error_document) with its status; never a traceback.
 Under /v2 (the Open Inference Protocol) the same errors take that protocol's form `{"error": "message"}`."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.access import REQUEST_ID
-from app.errors import InputError
+from inference.errors import InputError, error_document
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def error_response(status: int, code: str, message: str):
     if request.path == "/v2" or request.path.startswith("/v2/"):
         response = jsonify({"error": message})
     else:
-        response = jsonify({"error": {"code": code, "message": message}})
+        response = jsonify(error_document(code, message))
     response.status_code = status
     return response
 

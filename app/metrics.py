@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import functools
 import os
+import time
+from typing import Callable, Iterable
+
+import numpy as np
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, multiprocess
 
 # The ordinary registry would add a `_created` gauge beside each counter and histogram; the
 # multiprocess collector has none. Left out, /metrics shows the same families either way.
 disable_created_metrics()
-# Finer than prometheus_client's default at the low end: a single-image request takes about 1 ms.
+# Finer than prometheus_client's default at the low end: a single-image request takes milliseconds.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 REQUESTS = Counter("http_requests_total", "HTTP requests by route, method and status.",
@@ -35,20 +39,42 @@ LOAD_FAILURES = Counter("model_load_failures_total", "Model versions that failed
 
 
 # The labelled children, looked up once per label set (prometheus_client's advice: labels() takes a
-# lock and builds a key each call, about 4 µs, five times a request). The label sets are bounded:
-# route patterns, methods, statuses, stages, class names.
+# lock and builds a key at each call). The label sets are bounded: route patterns, methods,
+# statuses, stages, class names.
 request_counter = functools.cache(REQUESTS.labels)
 latency_histogram = functools.cache(LATENCY.labels)
 _prediction_counter = functools.cache(PREDICTIONS.labels)
 _DECODE_SECONDS, _MODEL_SECONDS = STAGE_SECONDS.labels("decode"), STAGE_SECONDS.labels("model")
 
 
-def record_prediction(decode_seconds: float, model_seconds: float, labels) -> None:
-    """The stage times and predicted labels of one request, whichever route served it."""
-    _DECODE_SECONDS.inc(decode_seconds)
-    _MODEL_SECONDS.inc(model_seconds)
+def timed_predict(predictor, decode: Callable[[], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """`decode()` then the model, each stage's time counted, whichever route serves the request:
+    (the model's batch, its probabilities)."""
+    started = time.perf_counter()
+    batch = decode()
+    decoded = time.perf_counter()
+    probabilities = predictor.predict(batch)
+    finished = time.perf_counter()
+    _DECODE_SECONDS.inc(decoded - started)
+    _MODEL_SECONDS.inc(finished - decoded)
+    return batch, probabilities
+
+
+def count_predictions(labels: Iterable[str]) -> None:
     for label in labels:
         _prediction_counter(label).inc()
+
+
+def record_serving(previous, current) -> None:
+    """A version switch (ModelState's on_serving): the new version's gauge up, the old one's down."""
+    if previous is not None:
+        SERVING.labels(str(previous.number), previous.version).set(0)
+    SERVING.labels(str(current.number), current.version).set(1)
+
+
+def count_load_failure(number: int) -> None:
+    """A version that failed its checks (ModelState's on_failure)."""
+    LOAD_FAILURES.labels(str(number)).inc()
 
 
 def scrape_registry() -> CollectorRegistry:

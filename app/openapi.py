@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from app.preprocess import SIZE
+from inference.decode import SIZE
 
 # Headers app/access.py puts on every answer (X-Model-Version once a model is loaded).
 _HEADERS = {

@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 from PIL import Image
 
-from app.errors import InputError
+from inference.errors import InputError
 
 PARAMETER = "return_input"
 FORMATS = ("png", "pixels")

@@ -19,12 +19,14 @@ from gunicorn import util
 from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 
+from inference.errors import error_document
+
 
 def json_error_bytes(status: int, reason: str, message: str) -> bytes:
     """A complete HTTP/1.1 error response with the JSON error body; the connection closes after it."""
     # The app's names: werkzeug's reason phrase, snake-cased; a 500 is the app's internal_error.
     code = "internal_error" if status == 500 else reason.lower().replace(" ", "_") or "error"
-    body = json.dumps({"error": {"code": code, "message": message or reason}}).encode() + b"\n"
+    body = json.dumps(error_document(code, message or reason)).encode() + b"\n"
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n")
     return head.encode("latin-1") + body
@@ -38,8 +40,9 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
 class JsonErrorWorker(ThreadWorker):
     def init_process(self):
         # Worker.handle_error (which picks the status, the reason and the log line) is the one
-        # caller of util.write_error; it looks the function up by module attribute at each call.
-        # Replaced here, in the worker process only: the body's form is all that changes.
+        # caller of util.write_error, looked up by module attribute at each call, and gunicorn
+        # has no hook for the body's form. Replaced here, in the worker process only, rather than
+        # copying handle_error; tests/app/test_worker.py fails if gunicorn stops calling it.
         util.write_error = write_json_error
         super().init_process()
 
@@ -55,10 +58,10 @@ class AccessLogger(Logger):
     <ms>ms`, logged as `gunicorn.access` at INFO after the response is sent (request time as gunicorn
     measured it: from the parsed request to the last byte written).
 
-    gunicorn's own `access` builds a dict of about 60 atoms (every request and response header and
-    environ key, a strftime) for access_log_format, whatever the format uses; this one formats the five
-    values the line shows (access_log_format does not apply). The request id is the one app/access.py
-    answered with (X-Request-ID); "-" for a request the app did not see.
+    gunicorn's own `access` builds a dict of every request and response header and environ key for
+    access_log_format, whatever the format uses; this one formats the five values the line shows
+    (access_log_format does not apply). The request id is the one app/access.py answered with
+    (X-Request-ID); "-" for a request the app did not see.
     """
 
     def access(self, resp, req, environ, request_time):

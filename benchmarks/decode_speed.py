@@ -1,5 +1,5 @@
 """Decode µs per image: Pillow against libspng (pyspng) and libjpeg-turbo (simplejpeg), alone and
-inside preprocess_image (`fast=True`, the default, against `fast=False`, the Pillow path).
+inside decode_image (`fast=True`, the default, against `fast=False`, the Pillow path).
 
     FASHION_MNIST_DIR=../shared/data/fashion-mnist-mini .venv/bin/python benchmarks/decode_speed.py
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from app.preprocess import preprocess_image  # noqa: E402
+from inference.decode import decode_image  # noqa: E402
 from serve_load import test_image_png  # noqa: E402
 
 
@@ -57,8 +57,8 @@ def main() -> int:
     cases = [
         (f"28x28 PNG ({len(png)} bytes)", png, 5000, [
             ("Pillow open+load", pillow), ("pyspng.load", pyspng.load),
-            ("preprocess_image, Pillow path", lambda d: preprocess_image(d, fast=False)),
-            ("preprocess_image, fast path", preprocess_image)]),
+            ("decode_image, Pillow path", lambda d: decode_image(d, fast=False)),
+            ("decode_image, fast path", decode_image)]),
     ]
     for name, image, count in [("28x28 gray JPEG", shirt, 5000), ("1000x1000 RGB JPEG", big, 30)]:
         data = encode(image, "JPEG", quality=95)
@@ -66,8 +66,8 @@ def main() -> int:
         cases.append((f"{name} ({len(data)} bytes)", data, count, [
             ("Pillow open+load", pillow), ("simplejpeg.decode_jpeg",
                                            lambda d, c=colorspace: simplejpeg.decode_jpeg(d, colorspace=c)),
-            ("preprocess_image, Pillow path", lambda d: preprocess_image(d, fast=False)),
-            ("preprocess_image, fast path", preprocess_image)]))
+            ("decode_image, Pillow path", lambda d: decode_image(d, fast=False)),
+            ("decode_image, fast path", decode_image)]))
     print("| image | decoder | CPU µs per image (best of 5) |\n| --- | --- | --- |")
     for name, data, count, contenders in cases:
         best = {label: float("inf") for label, _ in contenders}

@@ -6,7 +6,7 @@
 1. training: seconds per epoch (train + test evaluation) of `python -m training` for linear, mlp
    and cnn on synthetic IDX files of the full size (60,000 + 10,000; --quick: 6,000 + 1,000),
    read from metrics.json; the fastest epoch after the first (which pays CUDA's start-up) counts.
-2. batch scoring: images/s of `python -m app.score` on the synthetic IDX training file, batch 256
+2. batch scoring: images/s of `python -m scorer` on the synthetic IDX training file, batch 256
    and 4096, backends onnx and torch, as the scorer's report.json states it (model load included).
 3. single-request latency: one PNG per POST /predict to a real gunicorn (one worker) with DEVICE
    cpu and cuda, for the 784x10 softmax regression and the cnn; median and 90th percentile.
@@ -177,7 +177,7 @@ def bench_training(data: Path, tmp: Path, devices: list[str], epochs: int) -> li
 
 def bench_scoring(data: Path, model: Path, tmp: Path, devices: list[str], ort_cuda: bool) -> list[dict]:
     images = data / "train-images-idx3-ubyte.gz"
-    print(f"\n2. batch scoring: `python -m app.score` on an IDX file of synthetic images, "
+    print(f"\n2. batch scoring: `python -m scorer` on an IDX file of synthetic images, "
           "images/s from its report (model load included), 784x10 model")
     print(f"{'backend':<8}{'batch':>7}{'cpu img/s':>12}{'cuda img/s':>12}{'gpu speed-up':>15}")
     rows = []
@@ -188,7 +188,7 @@ def bench_scoring(data: Path, model: Path, tmp: Path, devices: list[str], ort_cu
                 if device == "cuda" and backend == "onnx" and not ort_cuda:
                     continue
                 report = tmp / f"report-{backend}-{batch}-{device}"
-                subprocess.run([PY, "-m", "app.score", str(images), "--out", str(tmp / "rows.jsonl"),
+                subprocess.run([PY, "-m", "scorer", str(images), "--out", str(tmp / "rows.jsonl"),
                                 "--force", "--model-dir", str(model), "--backend", backend,
                                 "--device", device, "--batch-size", str(batch), "--report", str(report)],
                                cwd=ROOT, check=True, capture_output=True, text=True)

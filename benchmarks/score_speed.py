@@ -1,12 +1,12 @@
 """How fast the batch scorer is, against the floor set by its parts, measured side by side in one run.
 
-(a) IDX input, N synthetic images: images/s of `python -m app.score` end to end (a fresh process:
+(a) IDX input, N synthetic images: images/s of `python -m scorer` end to end (a fresh process:
     start, model load, read, predict, write the CSV, print the evaluation) and of its `main()`
     called in this process (the same minus interpreter start and imports), against onnxruntime
     alone predicting the same, already decoded array in batches of the same size.
 (b) A folder of N PNGs: the same script (--workers processes, default all CPUs, each decoding,
     predicting and formatting its share) against a single-process loop that reads, decodes
-    (preprocess_image) and predicts the files in batches of the same size, writing nothing; and
+    (decode_image) and predicts the files in batches of the same size, writing nothing; and
     the script's main() with --workers 1, which shows what the worker processes themselves gain.
 
 (c) `--only format`: CPU time of the writers' `format` alone (rows to CSV / JSON Lines text), on N
@@ -40,11 +40,11 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.predictor import Predictor  # noqa: E402
-from app.preprocess import preprocess_image  # noqa: E402
-from app.score.cli import main as score_main  # noqa: E402
-from app.score.writers import CsvWriter, JsonlWriter  # noqa: E402
-from app.settings import available_cpus  # noqa: E402
+from inference.predictor import Predictor  # noqa: E402
+from inference.decode import decode_image  # noqa: E402
+from scorer.cli import main as score_main  # noqa: E402
+from scorer.writers import CsvWriter, JsonlWriter  # noqa: E402
+from inference.settings import available_cpus  # noqa: E402
 
 
 def best_of(repeat: int, contenders: dict) -> dict[str, float]:
@@ -84,15 +84,15 @@ def script_command(inputs: list[str], out: Path, model_dir: Path, batch_size: in
 
 def script_runs(args: list[str]) -> dict:
     """The scorer as a fresh process, and its main() in this process, on the same arguments."""
-    command = [sys.executable, "-m", "app.score", *args]
+    command = [sys.executable, "-m", "scorer", *args]
 
     def in_process() -> None:
         with open(os.devnull, "w") as quiet, redirect_stdout(quiet), redirect_stderr(quiet):
             score_main(args)
 
-    return {"app.score, fresh process": lambda: subprocess.run(command, cwd=ROOT, check=True,
+    return {"scorer, fresh process": lambda: subprocess.run(command, cwd=ROOT, check=True,
                                                                 capture_output=True),
-            "app.score main(), in process": in_process}
+            "scorer main(), in process": in_process}
 
 
 def bench_idx(work: Path, model_dir: Path, count: int, batch_size: int, repeat: int) -> None:
@@ -124,14 +124,14 @@ def bench_pngs(work: Path, model_dir: Path, count: int, batch_size: int, repeat:
             batch = []
             for path in paths[start:start + batch_size]:
                 with open(path, "rb") as handle:
-                    batch.append(preprocess_image(handle.read()))
+                    batch.append(decode_image(handle.read()))
             predictor.predict(np.stack(batch)[:, None])
 
     args = script_command([str(folder)], work / "pngs.csv", model_dir, batch_size)
-    one_worker = script_runs([*args, "--workers", "1"])["app.score main(), in process"]
+    one_worker = script_runs([*args, "--workers", "1"])["scorer main(), in process"]
     report(f"(b) PNG folder, {available_cpus()} CPUs", count,
            best_of(repeat, {"single-process decode+predict loop": single_process_loop, **script_runs(args),
-                            "app.score main(), --workers 1": one_worker}))
+                            "scorer main(), --workers 1": one_worker}))
 
 
 def bench_ray(work: Path, model_dir: Path, count: int, batch_size: int, repeat: int) -> None:
@@ -147,7 +147,7 @@ def bench_ray(work: Path, model_dir: Path, count: int, batch_size: int, repeat: 
     cpus = available_cpus()
 
     def fresh(inputs: Path, out: str, *extra: str, env: dict | None = None):
-        command = [sys.executable, "-m", "app.score", *script_command([str(inputs)], work / out, model_dir, batch_size),
+        command = [sys.executable, "-m", "scorer", *script_command([str(inputs)], work / out, model_dir, batch_size),
                    *extra]
         return lambda: subprocess.run(command, cwd=ROOT, check=True, capture_output=True, env=env)
 

@@ -58,11 +58,11 @@ end
 STAGE_CPU = """
 import sys, time
 from pathlib import Path
-from app.inputs import decode_items
-from app.predictor import Predictor
+from app.predict_inputs import decode_batch
+from inference.predictor import Predictor
 data = Path(sys.argv[1]).read_bytes()
 predictor = Predictor.load(Path(sys.argv[2]), backend="onnx", device="cpu", threads=1)
-batch = decode_items([data], invert="auto")
+batch = decode_batch([data], invert="auto")
 def cpu_us(function, count=3000):
     for _ in range(300):
         function()
@@ -73,7 +73,7 @@ def cpu_us(function, count=3000):
             function()
         best = min(best, (time.thread_time() - started) / count * 1e6)
     return best
-print(cpu_us(lambda: decode_items([data], invert="auto")), cpu_us(lambda: predictor.predict(batch)))
+print(cpu_us(lambda: decode_batch([data], invert="auto")), cpu_us(lambda: predictor.predict(batch)))
 """
 
 
@@ -112,14 +112,14 @@ def make_ours_without(parts: str):
     from app.routes import predict
     from app.wsgi import app
 
-    batch = inputs.decode_items([Path(os.environ["BENCH_BODY"]).read_bytes()], invert="auto")
+    batch = inputs.decode_batch([Path(os.environ["BENCH_BODY"]).read_bytes()], invert="auto")
     predictor = app.extensions["model"].predictor
     for part in parts.split(","):
         if part == "model":
             probabilities = predictor.predict(batch)
             predictor.run = lambda _: np.array(probabilities)
         elif part == "decode":
-            predict.decode_items = lambda *args, **kwargs: batch
+            predict.decode_batch = lambda *args, **kwargs: batch
         elif part == "metrics":  # app/access.py and the view look these up in app.metrics at each call
             uncounted = type("Uncounted", (), {"inc": lambda self, *a: None, "observe": lambda self, *a: None})()
             metrics.request_counter = metrics.latency_histogram = lambda *labels: uncounted
@@ -245,7 +245,7 @@ def breakdown(model: Path, body: Path, count: int = 4000) -> None:
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
-    import app.inputs
+    import app.predict_inputs
     from app import create_app
 
     data = body.read_bytes()
@@ -266,8 +266,8 @@ def breakdown(model: Path, body: Path, count: int = 4000) -> None:
         return (time.thread_time() - started) / count * 1e6
 
     rows = [("bare Flask endpoint", cpu_us(make_bare_app())), ("ours, everything on", cpu_us(ours))]
-    decoded = app.inputs.preprocess_image(data)
-    app.inputs.preprocess_image = lambda *args, **kwargs: decoded
+    decoded = app.predict_inputs.decode_image(data)
+    app.predict_inputs.decode_image = lambda *args, **kwargs: decoded
     rows.append(("- image decoding", cpu_us(ours)))
     predictor = ours.extensions["model"].predictor
     probabilities = predictor.predict(decoded[None, None])
@@ -481,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nsame code on both sides: ratios {worst:.2f} - {best:.2f}, the spread noise alone gives one run")
             return 0
         print(f"\nworst ratio ours/bare: {worst:.2f} (target >= 0.7). CPU: master + workers, user + system, "
-              "from /proc over each run; decode and model: CPU µs of app.inputs.decode_items and "
+              "from /proc over each run; decode and model: CPU µs of app.predict_inputs.decode_batch and "
               "Predictor.predict on the same image alone, in a separate process (best of 3); "
               "rest = CPU - decode - model: HTTP, gunicorn, Flask, hooks, logging, metrics.")
         print("unfair runs (a worker under half an equal share of the requests): "

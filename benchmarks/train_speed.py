@@ -5,7 +5,7 @@
 Both loops train the seeds' softmax regression (Flatten + Linear(784, 10), SGD lr 0.1, batch 256)
 on the same synthetic images, written to and read back from IDX files, in this one process.
 
-- ours: `training.train` - the split sits in memory as one uint8 tensor; a batch is a slice of a
+- ours: `training.loop` - the split sits in memory as one uint8 tensor; a batch is a slice of a
   shuffled index, converted to float in one vectorised op.
 - seeds: torchvision's FashionMNIST + ToTensor + DataLoader(batch_size=256, shuffle=True,
   num_workers=4), as in the seeds' `load_data_fashion_mnist` / `train_ch3`. torchvision cannot be
@@ -33,7 +33,7 @@ from torch.utils.data import Dataset as TorchDataset
 from training.config import TrainConfig
 from training.data import Split, load_dataset, write_synthetic
 from training.models import new_model
-from training.train import ModuleLearner, as_float, evaluate, make_optimizer, take, train_epoch
+from training.loop import ModuleLearner, as_float, evaluate, make_optimizer, take, train_epoch
 
 
 class SeedsFashionMNIST(TorchDataset):
@@ -87,7 +87,7 @@ def seeds_epoch(train: Split, test: Split, workers: int) -> float:
 
 
 def our_epoch(train: Split, test: Split) -> float:
-    """One epoch of training.train's loop with the same settings; returns test accuracy."""
+    """One epoch of training.loop's loop with the same settings; returns test accuracy."""
     config = TrainConfig(data_dir=Path("."), batch_size=256, lr=0.1, progress=False)
     torch.manual_seed(0)
     model = new_model("linear")

@@ -1,12 +1,14 @@
 """Fixtures shared by every test folder: the real sample, a model trained on it, free ports."""
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,9 +36,9 @@ def fmnist_dir() -> Path:
 @pytest.fixture(scope="module")
 def test_images(fmnist_dir):
     """The sample's 300 real test images, uint8 [300, 28, 28] (a module's own copy)."""
-    from training.data import load_idx  # tests may use training; the app never does
+    from inference.idx import read_idx
 
-    images = load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)
+    images = read_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3).copy()
     assert images.shape == (300, 28, 28)
     return images
 
@@ -60,6 +62,29 @@ def trained_model_dir(tmp_path_factory) -> Path:
         check=True, cwd=ROOT,
     )
     return out
+
+
+def serving_app(load: bool = True, required: bool = True, **env):
+    """The HTTP app as app/wsgi.py builds it, on settings given by their environment names
+    (serving_app(MODEL_DIR=path, MAX_BATCH=4)); `load=False` leaves the model unloaded (503s),
+    `required=False` keeps the app up, not ready, when no valid version exists."""
+    from app.context import build_state
+    from app.factory import create_app
+    from inference.settings import Settings
+
+    state = build_state(Settings.from_env({**os.environ, **{key: str(value) for key, value in env.items()}}))
+    if load:
+        state.start(required=required)
+    return create_app(state)
+
+
+def png_bytes(pixels) -> bytes:
+    """A PNG file of the pixels (grayscale, RGB or RGBA by their shape and dtype, as Pillow takes them)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -1,22 +1,23 @@
-"""`python -m training`: parse flags, load data, train, write the artifacts."""
+"""`python -m training`: the command line; training/train.py runs what it asks for."""
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
-# torch and everything that needs it is imported in `train()`, after the skip check: the compose
-# `train` service runs this at every `up`, and a model already there should cost no torch import.
-from training.config import (ARCHS, DeviceError, TrainConfig, TrainingError, default_data_dir,
-                             has_model, repository_has_model)
+from inference.devices import parse_device
+from training.architectures import ARCHS
+from training.config import TrainConfig, default_data_dir
+from training.errors import TrainingError
+from training.train import run
 
 
 def device_name(text: str) -> str:
     """auto, cpu, cuda or cuda:N (argparse type: anything else is a usage error, not a traceback)."""
-    if re.fullmatch(r"auto|cpu|cuda(:\d+)?", text) is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not auto, cpu, cuda or cuda:N")
-    return text
+    try:
+        return parse_device(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto, cpu, cuda or cuda:N") from None
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -57,68 +58,6 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     if a.epochs < 1 or a.batch_size < 1 or a.lr <= 0:
         p.error("--epochs and --batch-size must be >= 1 and --lr > 0")
     return TrainConfig(**{**vars(a), "data_dir": a.data_dir or default_data_dir()})
-
-
-def resolve_device(name: str):
-    """auto -> cuda when torch sees a GPU, else cpu; anything else as given (checked)."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"--device {name}: torch sees no CUDA device (use --device cpu or auto)")
-    return device
-
-
-def run(config: TrainConfig) -> dict | None:
-    """Train and write the artifacts; None when a model is already there and not --force."""
-    target = config.publish or config.out
-    exists = repository_has_model(target) if config.publish else has_model(target)
-    if exists and not config.force:
-        print(f"model already in {target}; skipping training (use --force to "
-              f"{'publish a new version' if config.publish else 'retrain'})")
-        return None
-    return train(config)
-
-
-def train(config: TrainConfig) -> dict:
-    """Load the data, train, export and check; returns the model card (model.json)."""
-    import torch
-
-    from training.data import Dataset, load_dataset
-    from training.export import publish, write_artifacts
-    from training.models import new_model, parameter_count
-    from training.scratch import ScratchSoftmaxRegression
-    from training.train import ModuleLearner, fit, make_optimizer
-
-    device = resolve_device(config.device)
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
-    data = load_dataset(config.data_dir)
-    print(f"data: {len(data.train)} train / {len(data.test)} test images from {config.data_dir}; "
-          f"device {device}")
-    data = Dataset(train=data.train.to(device), test=data.test.to(device))
-    torch.manual_seed(config.seed)  # the initial weights
-    model = new_model(config.model).to(device)
-    if config.impl == "scratch":
-        learner = ScratchSoftmaxRegression.from_module(model, lr=config.lr)
-    else:
-        learner = ModuleLearner(model, make_optimizer(config.optimizer, model, config.lr))
-    print(f"model: {config.model} ({parameter_count(model)} parameters), impl {config.impl}, "
-          f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs")
-    epochs = fit(learner, data, config)
-    trained = learner.to_module() if config.impl == "scratch" else model
-    arch = {"name": config.model, "layers": ARCHS[config.model]}
-    if config.publish:
-        folder, card = publish(config.publish, trained, arch, config.impl, data, config.hyperparameters(), epochs)
-    else:
-        folder = config.out
-        card = write_artifacts(folder, trained, arch, config.impl, data, config.hyperparameters(), epochs)
-    print(f"wrote {folder} (version {card['version']}, test accuracy "
-          f"{card['test_accuracy']:.4f}; onnx matches torch to "
-          f"{card['export_check']['max_abs_diff']:.1e})")
-    return card
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,44 +1,9 @@
-"""What a training run is, without torch: its settings, the class names, the architectures, where
-the data and the artifacts live, and the errors the CLI reports.
-
-Nothing here imports torch, so that `python -m training` can skip a run whose model is already in
-`--out` without paying for the torch import (the compose `train` service runs it at every `up`).
-"""
+"""A training run's settings: one typed record that the CLI fills and the checkpoint stores."""
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-# Class names in index order: the one source of truth, written into model.json for the app.
-CLASSES: tuple[str, ...] = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)
-
-Layers = list[list]
-
-# The three architectures as declarative layer lists `[kind, *args]`: the checkpoint contract
-# (DESIGN.md, model.pt). `models` builds them; `app`'s torch backend rebuilds the same
-# `nn.Sequential` from the list stored in model.pt.
-ARCHS: dict[str, Layers] = {
-    # The seeds' softmax regression: one affine map from 784 pixels to 10 logits.
-    "linear": [["flatten"], ["linear", 784, 10]],
-    # The seeds' MLP: one hidden layer of 256 ReLU units.
-    "mlp": [["flatten"], ["linear", 784, 256], ["relu"], ["linear", 256, 10]],
-    # A small LeNet-like net: two conv/pool stages (28 -> 14 -> 7), then a linear head.
-    "cnn": [
-        ["conv2d", 1, 16, 3, 1], ["relu"], ["maxpool2d", 2],
-        ["conv2d", 16, 32, 3, 1], ["relu"], ["maxpool2d", 2],
-        ["flatten"], ["linear", 32 * 7 * 7, 10],
-    ],
-}
-
-# The files a run writes into `--out` (DESIGN.md); any of MODEL_FILES there means "a model exists".
-ARTIFACTS = ("model.onnx", "model.pt", "model.json", "metrics.json",
-             "curves.png", "confusion.png", "samples.png")
-MODEL_FILES = ("model.onnx", "model.pt", "model.json")
 
 
 @dataclass
@@ -77,45 +42,3 @@ class TrainConfig:
 def default_data_dir() -> Path:
     """`$FASHION_MNIST_DIR`, else `./data`."""
     return Path(os.environ.get("FASHION_MNIST_DIR") or "data")
-
-
-def has_model(out: Path) -> bool:
-    """Whether `out` already holds a model (the skip-unless---force rule)."""
-    return any((Path(out) / name).exists() for name in MODEL_FILES)
-
-
-# A model repository's version folders are named 1, 2, ... (the layout the app reads, DESIGN.md);
-# anything else in it (a publisher's hidden staging folder included) is not a version.
-_VERSION_NAME = re.compile(r"[1-9][0-9]{0,17}")
-
-
-def version_numbers(repository: Path) -> list[int]:
-    """The version folders of a model repository, in ascending order."""
-    try:
-        names = os.listdir(repository)
-    except FileNotFoundError:
-        return []
-    return sorted(int(n) for n in names if _VERSION_NAME.fullmatch(n) and (Path(repository) / n).is_dir())
-
-
-def repository_has_model(repository: Path) -> bool:
-    """Whether a repository already serves something: a version folder with a model, or a plain
-    model folder (model.json at its top)."""
-    return has_model(repository) or any(has_model(Path(repository) / str(n)) for n in version_numbers(repository))
-
-
-class TrainingError(Exception):
-    """A problem the user can fix: the CLI prints the message as one `error: ...` line and exits
-    non-zero, no traceback."""
-
-
-class DataError(TrainingError):
-    """A data file is missing, truncated or not what was expected; the message names it."""
-
-
-class ExportError(TrainingError):
-    """The exported ONNX model is invalid or disagrees with the torch model."""
-
-
-class DeviceError(TrainingError):
-    """The requested device is not available."""

@@ -22,11 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.config import ARTIFACTS, CLASSES, ExportError, version_numbers
-from training.data import Dataset
+from inference.repository import next_version_number
+from training.data import CLASSES, Dataset
+from training.errors import ExportError
+from training.outputs import ARTIFACTS
 from training.models import with_softmax
 from training.report import plot_confusion, plot_curves, plot_samples, spread_sample
-from training.train import as_float
+from training.loop import as_float
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
@@ -46,7 +48,7 @@ def publish(repository: Path, model: nn.Module, arch: dict, impl: str, data: Dat
         card = write_artifacts(staging, model, arch, impl, data, hyperparameters, epochs)
         os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the version from a service of another user
         while True:  # another publisher may take a number between our look and our rename
-            target = repository / str(max(version_numbers(repository), default=0) + 1)
+            target = repository / str(next_version_number(repository))
             try:
                 os.rename(staging, target)
                 return target, card

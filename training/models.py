@@ -1,35 +1,12 @@
-"""Build the architectures of `training.config.ARCHS` as `nn.Sequential` nets (logits out).
-
-Each layer entry is `[kind, *args]`; the app rebuilds the same `nn.Sequential` from the list alone,
-so this file and `app`'s torch backend must agree on the kinds (DESIGN.md, model.pt).
+"""New models of the architectures in training/architectures.py (logits out), initialised as the
+seeds do. inference/nets.py builds them: the torch backend rebuilds a checkpoint with the same code.
 """
 from __future__ import annotations
 
 from torch import nn
 
-from training.config import ARCHS, Layers
-
-
-def build_layer(kind: str, *args) -> nn.Module:
-    """One `nn.Module` from one `[kind, *args]` entry."""
-    if kind == "flatten":
-        return nn.Flatten()
-    if kind == "linear":
-        return nn.Linear(int(args[0]), int(args[1]))
-    if kind == "relu":
-        return nn.ReLU()
-    if kind == "conv2d":
-        return nn.Conv2d(int(args[0]), int(args[1]), kernel_size=int(args[2]), padding=int(args[3]))
-    if kind == "maxpool2d":
-        return nn.MaxPool2d(int(args[0]))
-    if kind == "dropout":
-        return nn.Dropout(float(args[0]))
-    raise ValueError(f"unknown layer kind {kind!r}")
-
-
-def build_model(layers: Layers) -> nn.Sequential:
-    """The `nn.Sequential` (logits out) described by `layers`."""
-    return nn.Sequential(*(build_layer(*entry) for entry in layers))
+from inference.nets import build_sequential
+from training.architectures import ARCHS, Layers
 
 
 def init_weights(model: nn.Sequential, name: str) -> None:
@@ -44,6 +21,11 @@ def init_weights(model: nn.Sequential, name: str) -> None:
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, mean=0.0, std=0.01)
             nn.init.zeros_(module.bias)
+
+
+def build_model(layers: Layers) -> nn.Sequential:
+    """The `nn.Sequential` (logits out) described by `layers`."""
+    return build_sequential(layers)
 
 
 def new_model(name: str) -> nn.Sequential:

@@ -9,6 +9,9 @@ matplotlib.use("Agg")  # files only: no display on servers or in containers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from inference import confusion  # noqa: E402
+from inference.confusion import confusion_matrix  # noqa: E402
+
 
 def plot_curves(path: Path, epochs: list[dict]) -> Path:
     """Train loss on the left; train and test accuracy on the right, per epoch."""
@@ -29,32 +32,11 @@ def plot_curves(path: Path, epochs: list[dict]) -> Path:
     return path
 
 
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n: int = 10) -> np.ndarray:
-    """counts[true, predicted]."""
-    counts = np.zeros((n, n), dtype=np.int64)
-    np.add.at(counts, (labels, predicted), 1)
-    return counts
-
-
 def plot_confusion(path: Path, labels: np.ndarray, predicted: np.ndarray,
                    classes: list[str]) -> Path:
     counts = confusion_matrix(labels, predicted, len(classes))
-    fig, ax = plt.subplots(figsize=(8, 7))
-    image = ax.imshow(counts, cmap="Blues")
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    ticks = range(len(classes))
-    ax.set_xticks(ticks, classes, rotation=45, ha="right")
-    ax.set_yticks(ticks, classes)
-    ax.set(xlabel="predicted", ylabel="true",
-           title=f"Test confusion matrix (accuracy {np.trace(counts) / max(1, counts.sum()):.3f})")
-    threshold = counts.max() / 2
-    for (row, col), value in np.ndenumerate(counts):
-        ax.text(col, row, str(value), ha="center", va="center", fontsize=8,
-                color="white" if value > threshold else "black")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    accuracy = np.trace(counts) / max(1, counts.sum())
+    return confusion.plot_confusion(path, counts, classes, f"Test confusion matrix (accuracy {accuracy:.3f})")
 
 
 def plot_samples(path: Path, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,

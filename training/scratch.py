@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from training.config import ARCHS
+from training.architectures import ARCHS
 from training.models import build_model
 
 

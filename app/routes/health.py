@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from app.model import ready_predictor
+from app.context import ready_predictor
 
 bp = Blueprint("health", __name__)
 

@@ -2,9 +2,9 @@
 and every version in the repository with its status."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
-from app.model import ready_predictor
+from app.context import model_state, ready_predictor
 
 bp = Blueprint("metadata", __name__)
 
@@ -14,4 +14,4 @@ def model_metadata():
     predictor = ready_predictor()
     return {**predictor.metadata, "backend": predictor.backend, "device": predictor.device,
             "serving_version": predictor.number,
-            "versions": current_app.extensions["model"].statuses()}
+            "versions": model_state().statuses()}

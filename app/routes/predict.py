@@ -1,14 +1,14 @@
 """POST /predict: images in any accepted form -> one prediction object, or {"predictions": [...]}."""
 from __future__ import annotations
 
-import time
-
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
 from app import metrics
-from app.inputs import Limits, decode_items, read_items
-from app.model import ready_predictor
+from app.context import ready_predictor, settings
+from app.predict_inputs import read_items
 from app.return_input import attach_inputs, requested_formats
+from inference.decode import decode_batch
+from inference.limits import Limits
 
 bp = Blueprint("predict", __name__)
 
@@ -16,22 +16,16 @@ bp = Blueprint("predict", __name__)
 @bp.post("/predict")
 def predict():
     predictor = ready_predictor()
-    settings = current_app.extensions["model"].settings
+    config = settings()
     input_formats = requested_formats(request.args)  # before reading the body: a bad value fails fast
-    limits = Limits.start(settings)
+    limits = Limits.start(config)
     items, single = read_items(request, limits)
-
-    started = time.perf_counter()
-    batch = decode_items(items, invert=settings.invert, limits=limits)
-    decoded = time.perf_counter()
-    probabilities = predictor.predict(batch)
-    finished = time.perf_counter()
+    batch, probabilities = metrics.timed_predict(
+        predictor, lambda: decode_batch(items, invert=config.invert, limits=limits))
 
     predictions = predictor.to_predictions(probabilities)
     attach_inputs(predictions, batch, input_formats)
-    metrics.record_prediction(decoded - started, finished - decoded, (p["label"] for p in predictions))
+    metrics.count_predictions(p["label"] for p in predictions)
     if single:
-        answer = {**predictions[0], "model_version": predictor.version}
-    else:
-        answer = {"predictions": predictions, "model_version": predictor.version}
-    return answer
+        return {**predictions[0], "model_version": predictor.version}
+    return {"predictions": predictions, "model_version": predictor.version}

@@ -5,18 +5,18 @@ Errors under /v2 answer the protocol's `{"error": "message"}` (app/error_handler
 """
 from __future__ import annotations
 
-import time
 from importlib import metadata
 
 import numpy as np
 from flask import Blueprint, abort, current_app, request
 
 from app import metrics
-from app.inputs import Limits, read_body
-from app.model import predictor_for, ready_predictor, served_versions
-from app.predictor import Predictor
-from app.v2_inputs import INPUT, image_batch
-from app.v2_tensors import HEADER_LENGTH, read_request, write_response
+from app.context import predictor_for, ready_predictor, served_versions, settings
+from app.request_body import read_body
+from app.v2.codec import HEADER_LENGTH, read_request, write_response
+from app.v2.inputs import INPUT, image_batch
+from inference.limits import Limits
+from inference.predictor import Predictor
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 MODEL = "fashion-mnist"
@@ -68,8 +68,8 @@ def model_ready(model_name: str, model_version: str | None):
 @bp.post("/models/<model_name>/versions/<model_version>/infer")
 def infer(model_name: str, model_version: str | None):
     version, predictor = _model(model_name, model_version)
-    settings = current_app.extensions["model"].settings
-    limits = Limits.start(settings)
+    config = settings()
+    limits = Limits.start(config)
     # The same reader as /predict: a body cut short is a 400, one over MAX_UPLOAD_MB a 413, chunked or not.
     parsed = read_request(read_body(request, limits), request.headers.get(HEADER_LENGTH))
     outputs = parsed.outputs if parsed.outputs is not None else dict.fromkeys(OUTPUTS, parsed.binary_output)
@@ -77,15 +77,10 @@ def infer(model_name: str, model_version: str | None):
     if unknown:
         abort(400, description=f"unknown output {unknown[0]!r}; the model's outputs are {', '.join(OUTPUTS)}")
 
-    started = time.perf_counter()
-    batch = image_batch(parsed.inputs, limits=limits, invert=settings.invert)
-    decoded = time.perf_counter()
-    probabilities = predictor.predict(batch)
-    finished = time.perf_counter()
-
+    _, probabilities = metrics.timed_predict(
+        predictor, lambda: image_batch(parsed.inputs, limits=limits, invert=config.invert))
     tensors = _output_tensors(predictor, probabilities)
-    metrics.record_prediction(decoded - started, finished - decoded,
-                              (label.decode() for label in tensors["label"][1]))
+    metrics.count_predictions(label.decode() for label in tensors["label"][1])
     header = {"model_name": MODEL, "model_version": version}
     if parsed.id is not None:
         header["id"] = parsed.id

@@ -7,14 +7,14 @@ import re
 
 import pytest
 
-from app import create_app
-from app.model import ready_predictor
+from tests.conftest import serving_app
+from app.context import ready_predictor
 from tests.prometheus_text import samples, value
 
 
 @pytest.fixture(scope="module")
 def client(trained_model_dir):
-    return create_app({"MODEL_DIR": trained_model_dir}).test_client()
+    return serving_app(MODEL_DIR=trained_model_dir).test_client()
 
 
 def test_request_id_is_echoed_when_plain_else_generated(client):
@@ -39,8 +39,8 @@ def test_every_answer_names_the_model_version_and_nosniff(client):
 
 def test_the_version_that_answered_is_named_even_after_a_switch(trained_model_dir):
     """The header comes from the predictor the request used, not the one serving when it ends."""
-    app = create_app({"MODEL_DIR": trained_model_dir, "MODEL_POLL_SECONDS": 0})
-    state = app.extensions["model"]
+    app = serving_app(MODEL_DIR=trained_model_dir, MODEL_POLL_SECONDS=0)
+    state = app.extensions["model_state"]
     answering = state.predictor
 
     @app.get("/switch-midway")

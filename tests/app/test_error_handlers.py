@@ -8,13 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import create_app
+from tests.conftest import serving_app
+from tests.conftest import png_bytes as png
 
-
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 BLANK = png(np.zeros((28, 28), dtype=np.uint8))
@@ -32,7 +28,7 @@ HUGE_CANVAS = _huge_canvas()
 @pytest.fixture(scope="module")
 def app(trained_model_dir):
     # Small caps so that the limits are reached with small bodies.
-    application = create_app({"MODEL_DIR": trained_model_dir, "MAX_BATCH": 3, "MAX_UPLOAD_MB": 0.05})
+    application = serving_app(MODEL_DIR=trained_model_dir, MAX_BATCH=3, MAX_UPLOAD_MB=0.05)
     application.add_url_rule("/boom", "boom", lambda: 1 / 0)  # stands for a bug of ours
     return application
 
@@ -124,13 +120,13 @@ def test_a_bug_is_a_json_500_without_traceback(client, caplog):
 
 
 def test_not_ready_is_503_until_the_model_is_loaded(trained_model_dir):
-    app = create_app({"MODEL_DIR": trained_model_dir, "LOAD_MODEL": False})
+    app = serving_app(MODEL_DIR=trained_model_dir, load=False)
     client = app.test_client()
     for method, path in (("get", "/readyz"), ("get", "/v1/models/fashion-mnist"), ("post", "/predict")):
         response = getattr(client, method)(path, **({"json": {"image": [0] * 784}} if method == "post" else {}))
         assert response.status_code == 503
         assert response.get_json()["error"]["code"] == "service_unavailable"
     assert client.get("/healthz").status_code == 200  # alive while not ready
-    app.extensions["model"].load()
+    app.extensions["model_state"].load()
     assert client.get("/readyz").status_code == 200
     assert client.post("/predict", json={"image": [0] * 784}).status_code == 200

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from app import create_app
+from tests.conftest import serving_app
 
 
 def test_healthz_and_readyz(trained_model_dir):
-    client = create_app({"MODEL_DIR": trained_model_dir}).test_client()
+    client = serving_app(MODEL_DIR=trained_model_dir).test_client()
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz").get_json()
     version = json.loads((trained_model_dir / "model.json").read_text())["version"]

@@ -1,4 +1,4 @@
-"""app/inputs.py's request limits without a server: the body against its declared length and the
+"""app/predict_inputs.py's request limits without a server: the body against its declared length and the
 upload cap, the pixel budget and the deadline (the reliability suite drives them through gunicorn)."""
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
-from app.errors import InputError
-from app.inputs import Limits, decode_items, read_body
+from inference.errors import InputError
+from app.request_body import read_body
+from inference.decode import decode_batch
+from inference.limits import Limits
 from tests.reliability.harness import gradient_png, png_bytes
 
 
@@ -54,12 +56,12 @@ def test_chunked_body_within_the_cap_is_read_whole_and_rereadable():
 def test_pixel_budget_counts_every_image_before_decoding():
     big = gradient_png(2000)  # 4 MP
     with pytest.raises(InputError) as caught:
-        decode_items([big, big, big], invert="auto", limits=_limits(max_pixels=10_000_000))
+        decode_batch([big, big, big], invert="auto", limits=_limits(max_pixels=10_000_000))
     assert (caught.value.status, caught.value.code) == (413, "too_many_pixels")
-    assert decode_items([big, big], invert="auto", limits=_limits()).shape == (2, 1, 28, 28)
+    assert decode_batch([big, big], invert="auto", limits=_limits()).shape == (2, 1, 28, 28)
 
 
 def test_past_the_deadline_decoding_stops_with_a_503():
     with pytest.raises(InputError) as caught:
-        decode_items([png_bytes()] * 3, invert="auto", limits=_limits(deadline=time.monotonic() - 1))
+        decode_batch([png_bytes()] * 3, invert="auto", limits=_limits(deadline=time.monotonic() - 1))
     assert (caught.value.status, caught.value.code) == (503, "deadline_exceeded")

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
+from tests.conftest import serving_app
 from tests.prometheus_text import families, samples, value
 
 
 @pytest.fixture(scope="module")
 def client(trained_model_dir):
-    return create_app({"MODEL_DIR": trained_model_dir}).test_client()
+    return serving_app(MODEL_DIR=trained_model_dir).test_client()
 
 
 def scrape(client) -> dict:

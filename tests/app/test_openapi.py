@@ -7,13 +7,13 @@ import re
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from app import create_app
+from tests.conftest import serving_app
 from app.openapi import document
 
 
 @pytest.fixture(scope="module")
 def app():
-    return create_app({"LOAD_MODEL": False})
+    return serving_app(load=False)
 
 
 def test_the_served_document_is_valid_openapi_3_1(app):

@@ -13,7 +13,7 @@ from PIL import Image
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
-from app import create_app
+from tests.conftest import serving_app
 from app.routes.page import STATIC
 
 FILES = {"page/page.js": "text/javascript", "page/page.css": "text/css", "page/favicon.svg": "image/svg+xml"}
@@ -23,7 +23,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 @pytest.fixture(scope="module")
 def app(trained_model_dir):
-    return create_app({"MODEL_DIR": trained_model_dir})
+    return serving_app(MODEL_DIR=trained_model_dir)
 
 
 class Tags(HTMLParser):

@@ -10,14 +10,15 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from app import create_app
+from tests.conftest import serving_app
+from tests.conftest import png_bytes as png
 
 COUNT = 12
 
 
 @pytest.fixture(scope="module")
 def client(trained_model_dir):
-    return create_app({"MODEL_DIR": trained_model_dir}).test_client()
+    return serving_app(MODEL_DIR=trained_model_dir).test_client()
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +34,6 @@ def expected(trained_model_dir, images) -> list[int]:
     probs = session.run(None, {"image": (images[:, None] / np.float32(255)).astype(np.float32)})[0]
     return probs.argmax(axis=1).tolist()
 
-
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def b64(array: np.ndarray) -> str:

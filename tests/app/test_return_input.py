@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import create_app
-from app.preprocess import preprocess_image
+from tests.conftest import serving_app
+from inference.decode import decode_image
+from tests.conftest import png_bytes as png
 
 
 @pytest.fixture(scope="module")
 def client(trained_model_dir):
-    return create_app({"MODEL_DIR": trained_model_dir}).test_client()
+    return serving_app(MODEL_DIR=trained_model_dir).test_client()
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +24,6 @@ def images(fmnist_dir) -> np.ndarray:
     from training.data import load_idx
     return load_idx(fmnist_dir / "t10k-images-idx3-ubyte.gz", 3)[:4]
 
-
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def decoded_png(text: str) -> np.ndarray:
@@ -58,10 +54,10 @@ def test_pixels_sent_back_give_the_same_probabilities(client, images):
 
 def test_the_input_is_the_preprocessed_one_not_the_upload(client, images):
     """A dark T-shirt on white paper, larger and not square: the model sees it inverted, padded and
-    shrunk, and the answer shows exactly that array, the one preprocess_image gives."""
+    shrunk, and the answer shows exactly that array, the one decode_image gives."""
     photo = np.asarray(Image.fromarray(255 - images[2]).resize((90, 60)))
     body = post_file(client, png(photo), "return_input=png,pixels").get_json()
-    expected = preprocess_image(png(photo))
+    expected = decode_image(png(photo))
     assert np.array_equal(np.array(body["input_pixels"], dtype=np.float32), expected)
     assert np.array_equal(decoded_png(body["input_png"]), np.rint(expected * 255).astype(np.uint8))
     assert np.median(decoded_png(body["input_png"])[0]) < 10  # the background became dark

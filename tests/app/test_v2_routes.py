@@ -11,15 +11,16 @@ import pytest
 import tritonclient.http as triton
 from PIL import Image
 
-from app import create_app
+from tests.conftest import serving_app
 from tests.prometheus_text import samples, value
+from tests.conftest import png_bytes as png
 
 INFER = "/v2/models/fashion-mnist/infer"
 
 
 @pytest.fixture(scope="module")
 def app(trained_model_dir):
-    return create_app({"MODEL_DIR": trained_model_dir, "MAX_BATCH": 4, "MAX_UPLOAD_MB": 0.05})
+    return serving_app(MODEL_DIR=trained_model_dir, MAX_BATCH=4, MAX_UPLOAD_MB=0.05)
 
 
 @pytest.fixture()
@@ -35,11 +36,6 @@ def images() -> np.ndarray:
     images[:, 6:22, 8:20] = rng.integers(120, 256, size=(3, 16, 12))
     return images
 
-
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def image_input(datatype: str, data, shape: list[int]) -> dict:
@@ -188,7 +184,7 @@ def test_limits_are_413_in_the_protocols_form(client):
 
 
 def test_not_loaded_is_503_in_the_protocols_form(trained_model_dir):
-    client = create_app({"MODEL_DIR": trained_model_dir, "LOAD_MODEL": False}).test_client()
+    client = serving_app(MODEL_DIR=trained_model_dir, load=False).test_client()
     assert client.get("/v2/health/live").status_code == 200
     for response in (client.get("/v2/health/ready"), client.get("/v2/models/fashion-mnist"),
                      client.get("/v2/models/fashion-mnist/ready"), client.post(INFER, json={})):

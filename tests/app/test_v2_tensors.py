@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from app.errors import InputError
-from app.v2_tensors import read_request, write_response
+from inference.errors import InputError
+from app.v2.codec import read_request, write_response
 
 
 def body_of(*inputs: triton.InferInput, outputs=None, request_id: str = "") -> tuple[bytes, str | None]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from app.settings import Settings
+from inference.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from app.settings import Settings
+from inference.settings import Settings
 from tests.deploy.manifests import (ENV_NAMES, OVERLAYS, ROOT, SETTINGS, compose_images, container,
                                     dockerfile_facts, dockerfile_stage, env, gunicorn_setting,
                                     mounts, one, overlay)
@@ -25,9 +25,9 @@ def api(name: str) -> tuple[dict, dict]:
 
 @pytest.fixture(scope="module")
 def routes() -> set[str]:
-    from app import create_app
+    from tests.conftest import serving_app
 
-    return {r.rule for r in create_app({"LOAD_MODEL": False}).url_map.iter_rules()}
+    return {r.rule for r in serving_app(load=False).url_map.iter_rules()}
 
 
 @pytest.mark.parametrize("name", OVERLAYS)

@@ -57,9 +57,9 @@ def test_predictor_container_is_the_api_image_on_kserves_mount():
 
 
 def test_predictor_probes_are_routes_of_the_app():
-    from app import create_app
+    from tests.conftest import serving_app
 
-    rules = {r.rule for r in create_app({"LOAD_MODEL": False}).url_map.iter_rules()}
+    rules = {r.rule for r in serving_app(load=False).url_map.iter_rules()}
     c = container(one(kserve(), "ServingRuntime")["spec"], "kserve-container")
     for probe in ("readinessProbe", "livenessProbe"):
         assert c[probe]["httpGet"]["path"] in rules, probe

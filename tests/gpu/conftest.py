@@ -2,7 +2,7 @@
 split, and models trained through the real CLI on CUDA and on the CPU.
 
 Everything here goes through the command lines and HTTP (`python -m training`, gunicorn,
-`python -m app.score`), never through the packages' internals: the artifacts folder is the contract.
+`python -m scorer`), never through the packages' internals: the artifacts folder is the contract.
 Without CUDA every test skips, and the reason names what is missing. On a GPU machine
 tests/gpu/device_run.sh sets `REQUIRE_GPU=1` (torch must see CUDA) and, when it installed
 onnxruntime-gpu, `REQUIRE_ONNX_CUDA=1` (its CUDA provider must be there): those skips become

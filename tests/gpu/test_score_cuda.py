@@ -1,4 +1,4 @@
-"""`python -m app.score --device cuda` scores the real test split as `--device cpu` does: its IDX
+"""`python -m scorer --device cuda` scores the real test split as `--device cpu` does: its IDX
 file (read in the main process) and the same images as PNG files (decoded by worker processes
 forked from a parent that holds the model on the GPU)."""
 from __future__ import annotations
@@ -21,7 +21,7 @@ def score(inputs, model_dir, out_dir, backend: str, device: str) -> tuple[np.nda
     """Run the scorer; its probabilities [N, 10] in input order and its report's summary."""
     rows_file, report = out_dir / f"{backend}-{device.replace(':', '')}.jsonl", out_dir / f"report-{backend}-{device}"
     result = subprocess.run(
-        [sys.executable, "-m", "app.score", str(inputs), "--out", str(rows_file), "--workers", "2",
+        [sys.executable, "-m", "scorer", str(inputs), "--out", str(rows_file), "--workers", "2",
          "--model-dir", str(model_dir), "--backend", backend, "--device", device,
          "--batch-size", "256", "--report", str(report), "--force"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)

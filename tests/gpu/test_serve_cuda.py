@@ -12,15 +12,11 @@ from PIL import Image
 
 from tests.gpu.agreement import PROB_ATOL, assert_agree
 from tests.gpu.conftest import ARCHS
+from tests.conftest import png_bytes as png
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 PER_REQUEST = 100  # under the default MAX_BATCH (256)
 
-
-def png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image, mode="L").save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def predict_all(url: str, images: np.ndarray) -> np.ndarray:

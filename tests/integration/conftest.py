@@ -92,7 +92,7 @@ class Server:
                 ready = requests.get(f"{self.url}/readyz", timeout=2).status_code == 200
             except requests.RequestException:  # refused while booting, or slow on a busy machine
                 ready = False
-            if ready and self.log().count("INFO app.model: ready:") >= want:
+            if ready and self.log().count("INFO inference.model_state: ready:") >= want:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"gunicorn not ready after {timeout}s:\n{self.log()}")

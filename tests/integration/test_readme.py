@@ -34,10 +34,10 @@ from pathlib import Path
 
 import requests
 
-from app.settings import Settings
+from inference.settings import Settings
 from tests.conftest import ROOT
 from tests.integration.conftest import free_port
-from training.config import CLASSES
+from training.data import CLASSES
 
 README = ROOT / "README.md"
 # Pages whose `sh runnable` client blocks also run against the README's service.
@@ -184,4 +184,4 @@ def test_readme_commands_run_verbatim(fmnist_dir, tmp_path):
     finally:
         stop(process)
         log.close()
-    assert "INFO app.model: ready:" in (tmp_path / "server.log").read_text()
+    assert "INFO inference.model_state: ready:" in (tmp_path / "server.log").read_text()

@@ -1,4 +1,4 @@
-"""`python -m app.score` end to end with a model trained on the real sample: every input kind in one
+"""`python -m scorer` end to end with a model trained on the real sample: every input kind in one
 run, labels and accuracy, error rows, --strict, --force, stdout, --report, Ctrl-C, a full disk and
 folders that cannot be read."""
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.score.cli import main
-from tests.app.score.samples import (CLASSES, fill, real_sample, small_disk, unprivileged, write_class_folders,
+from scorer.cli import main
+from tests.scorer.samples import (CLASSES, fill, real_sample, small_disk, unprivileged, write_class_folders,
                                     write_csv, write_idx_pair)
 from tests.integration.conftest import wait_until
 
@@ -140,7 +140,7 @@ def test_existing_output_needs_force(tmp_path, inputs, trained_model_dir, capsys
     (["--out", "out.csv", "--batch-size", "0"], "must be at least 1"),
 ])
 def test_bad_arguments_are_one_line(tmp_path, inputs, args, message):
-    result = subprocess.run([sys.executable, "-m", "app.score", str(inputs["npy_u8"]), *args],
+    result = subprocess.run([sys.executable, "-m", "scorer", str(inputs["npy_u8"]), *args],
                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
@@ -161,7 +161,7 @@ def test_ctrl_c_leaves_complete_lines(tmp_path, trained_model_dir):
     """One image per batch makes the run long enough to interrupt in the middle."""
     np.save(tmp_path / "many.npy", np.zeros((200_000, 28, 28), np.uint8))
     out = tmp_path / "out.csv"
-    process = subprocess.Popen([sys.executable, "-m", "app.score", str(tmp_path / "many.npy"), "--out", str(out),
+    process = subprocess.Popen([sys.executable, "-m", "scorer", str(tmp_path / "many.npy"), "--out", str(out),
                                 "--batch-size", "1", "--model-dir", str(trained_model_dir)],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
     wait_until(lambda: out.exists() and out.stat().st_size >= 50_000, timeout=30)
@@ -181,7 +181,7 @@ def test_a_reader_that_stops_early_ends_the_run_quietly(fmnist_dir, trained_mode
     SIGPIPE's code), without a traceback."""
     test_images = str(fmnist_dir / "t10k-images-idx3-ubyte.gz")
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.score", test_images, test_images, "--out", "-",
+        [sys.executable, "-m", "scorer", test_images, test_images, "--out", "-",
          "--model-dir", str(trained_model_dir)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert json.loads(process.stdout.readline())["index"] == 0
@@ -192,7 +192,7 @@ def test_a_reader_that_stops_early_ends_the_run_quietly(fmnist_dir, trained_mode
 
 
 def run_cli(*args, model_dir, stdout=subprocess.PIPE, prefix=()) -> subprocess.CompletedProcess:
-    command = [*prefix, sys.executable, "-m", "app.score", *map(str, args), "--model-dir", str(model_dir),
+    command = [*prefix, sys.executable, "-m", "scorer", *map(str, args), "--model-dir", str(model_dir),
                "--device", "cpu"]
     return subprocess.run(command, cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
 

@@ -1,4 +1,4 @@
-"""`python -m app.score --engine ray` on a real two-node Ray cluster started on this machine (two
+"""`python -m scorer --engine ray` on a real two-node Ray cluster started on this machine (two
 `ray start` raylets of one CPU each): the 300 real test images, as PNG files and as IDX, give the
 local engine's rows byte for byte, error rows included; arrays give the same Parquet table. One
 cluster serves the whole module (Ray takes 10-20 s to start)."""
@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from app.score.cli import main
-from tests.app.score.samples import real_sample, write_class_folders, write_csv, write_idx_pair
+from scorer.cli import main
+from tests.scorer.samples import real_sample, write_class_folders, write_csv, write_idx_pair
 from tests.integration.ray_cluster import RAY, LocalRayCluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ def local(*args, model_dir) -> int:
 
 
 def on_ray(cluster, *args, model_dir) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "app.score", *map(str, args), "--model-dir", str(model_dir),
+    command = [sys.executable, "-m", "scorer", *map(str, args), "--model-dir", str(model_dir),
                "--device", "cpu", "--engine", "ray", "--ray-address", cluster.address]
     return subprocess.run(command, cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=240)
 

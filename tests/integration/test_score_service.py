@@ -14,8 +14,8 @@ import pytest
 import requests
 from PIL import Image
 
-from app.score.cli import main
-from tests.app.score.samples import CLASSES, real_sample, write_class_folders, write_idx_pair
+from scorer.cli import main
+from tests.scorer.samples import CLASSES, real_sample, write_class_folders, write_idx_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -12,12 +12,8 @@ import requests
 from PIL import Image
 
 from tests.prometheus_text import samples, value
+from tests.conftest import png_bytes as png
 
-
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def test_served_labels_equal_offline_onnx_for_every_test_image(server, trained_model_dir, test_images):

@@ -24,12 +24,12 @@ def predict_counts(url: str) -> dict[str, float]:
 
 
 def kill_and_wait_for_replacement(server, victim: int) -> None:
-    ready_lines = server.log().count("INFO app.model: ready:")
+    ready_lines = server.log().count("INFO inference.model_state: ready:")
     os.kill(victim, signal.SIGKILL)
 
     def replaced() -> bool:  # a new worker, booted and ready
         pids = server.worker_pids()
-        return victim not in pids and len(pids) == 2 and server.log().count("INFO app.model: ready:") > ready_lines
+        return victim not in pids and len(pids) == 2 and server.log().count("INFO inference.model_state: ready:") > ready_lines
 
     if not wait_until(replaced, timeout=30):
         raise TimeoutError(f"worker {victim} was not replaced:\n{server.log()}")

@@ -6,7 +6,9 @@ import torch
 
 import training.export as export
 from training import cli
-from training.config import ARCHS, ExportError, has_model
+from training.architectures import ARCHS
+from training.errors import ExportError
+from training.outputs import has_model
 from training.data import load_dataset, write_synthetic
 from training.export import export_onnx
 from training.models import new_model

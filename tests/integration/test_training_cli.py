@@ -15,7 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from training.config import ARTIFACTS, CLASSES
+from training.data import CLASSES
+from training.outputs import ARTIFACTS
 from training.data import FILES, load_dataset, write_synthetic
 from training.models import build_model
 

@@ -6,12 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.cli import resolve_device
-from training.config import DeviceError, TrainConfig
+from training.config import TrainConfig
+from training.errors import DeviceError
+from training.train import resolve_device
 from training.data import load_dataset
 from training.models import new_model
 from training.scratch import ScratchSoftmaxRegression
-from training.train import ModuleLearner, fit, make_optimizer
+from training.loop import ModuleLearner, fit, make_optimizer
 
 
 def train(data_dir: Path, impl: str = "module", **settings) -> list[dict]:

@@ -14,6 +14,7 @@ import requests
 import tritonclient.http as triton
 from PIL import Image
 from tritonclient.utils import InferenceServerException
+from tests.conftest import png_bytes as png
 
 MODEL = "fashion-mnist"
 CHUNK = 100  # images per request: under the default MAX_BATCH (256)
@@ -31,11 +32,6 @@ def offline(trained_model_dir, test_images) -> np.ndarray:
     session = ort.InferenceSession(str(trained_model_dir / "model.onnx"))
     return session.run(["probabilities"], {"image": test_images[:, None] / np.float32(255)})[0]
 
-
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

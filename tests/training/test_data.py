@@ -6,8 +6,9 @@ import gzip
 import numpy as np
 import pytest
 
-from training.config import DataError
-from training.data import FILES, load_dataset, load_idx, load_split, write_idx, write_synthetic
+from inference.idx import write_idx
+from training.data import FILES, load_dataset, load_idx, load_split, write_synthetic
+from training.errors import DataError
 
 
 @pytest.mark.parametrize("name", ["images-idx3-ubyte", "images-idx3-ubyte.gz"])

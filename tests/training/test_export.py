@@ -7,7 +7,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from training.config import ARCHS, ExportError
+from training.architectures import ARCHS
+from training.errors import ExportError
 from training.export import check_onnx, export_onnx, save_checkpoint
 from training.models import build_model, new_model
 

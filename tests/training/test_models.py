@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.config import ARCHS
+from training.architectures import ARCHS
 from training.models import build_model, new_model
 
 

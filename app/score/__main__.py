@@ -1,6 +1,0 @@
-"""`python -m app.score`."""
-import sys
-
-from app.score.cli import main
-
-sys.exit(main())

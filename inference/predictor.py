@@ -1,0 +1,120 @@
+"""Load a model folder (the training artifacts) and turn image batches into class probabilities.
+
+The one code path for a prediction: the HTTP routes and the batch scorer both call `Predictor`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from inference.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+BACKENDS = ("onnx", "torch")
+_FILES = {"onnx": "model.onnx", "torch": "model.pt"}
+
+
+@dataclass
+class Predictor:
+    """A loaded model: `predict` maps float32 [N, 1, 28, 28] in [0, 1] to probabilities [N, 10]."""
+
+    run: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    metadata: dict = field(repr=False)
+    backend: str
+    device: str
+    number: int = 1  # the repository's version folder it came from (1 for a plain model folder)
+
+    @classmethod
+    def load(cls, model_dir: str | Path, backend: str = "onnx", device: str = "auto",
+             threads: int = 1, number: int = 1) -> "Predictor":
+        """Read model.json and the backend's model file; raise ModelLoadError naming a bad file."""
+        metadata = cls.check_files(model_dir, backend)
+        model_path = Path(model_dir) / _FILES[backend]
+        if backend == "onnx":
+            from inference.onnx_backend import load_onnx as load_backend
+        else:  # torch is optional in the serving image: imported only when asked for
+            from inference.torch_backend import load_torch as load_backend
+        run, used_device = load_backend(model_path, device=device, threads=threads)
+        log.info("loaded %s (version %s) with backend %s on %s",
+                 model_path, metadata["version"], backend, used_device)
+        return cls(run=run, metadata=metadata, backend=backend, device=used_device, number=number)
+
+    @staticmethod
+    def check_files(model_dir: str | Path, backend: str = "onnx") -> dict:
+        """model.json and the backend's file exist and agree (sha256), without starting a runtime:
+        gunicorn's master runs this before forking. Returns the metadata."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        metadata = _read_metadata(Path(model_dir) / "model.json")
+        _check_sha256(Path(model_dir) / _FILES[backend], metadata)
+        if backend == "torch":
+            from inference.torch_backend import check_torch
+
+            check_torch()
+        return metadata
+
+    @property
+    def classes(self) -> list[str]:
+        return self.metadata["classes"]
+
+    @property
+    def version(self) -> str:
+        return self.metadata["version"]
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities float32 [N, 10] for a float32 batch [N, 1, 28, 28]."""
+        return self.run(np.ascontiguousarray(batch, dtype=np.float32))
+
+    def warm_up(self) -> None:
+        """Run one prediction on a blank image, so the first client does not pay for lazy setup
+        and a model that loads but cannot predict fails here, not on a request."""
+        probs = self.predict(np.zeros((1, 1, 28, 28), dtype=np.float32))
+        if probs.shape != (1, len(self.classes)) or not np.isfinite(probs).all():
+            raise ModelLoadError(f"{_FILES[self.backend]}: warm-up prediction gave shape "
+                                 f"{list(probs.shape)}, expected [1, {len(self.classes)}] finite values")
+
+    def to_predictions(self, probs: np.ndarray) -> list[dict]:
+        """The prediction objects `{"label", "class_index", "confidence", "probabilities"}` for a
+        batch of probabilities [N, classes], converted to plain floats in one call for the batch."""
+        classes = self.classes
+        predictions = []
+        for values in np.asarray(probs).tolist():  # float32 -> Python floats, exactly
+            index = values.index(max(values))  # the first of equal maxima, as np.argmax
+            predictions.append({"label": classes[index], "class_index": index, "confidence": values[index],
+                                "probabilities": dict(zip(classes, values))})
+        return predictions
+
+
+def _read_metadata(path: Path) -> dict:
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"model file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object")
+    classes = metadata.get("classes")
+    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise ModelLoadError(f"{path}: 'classes' must be a list of class names")
+    if not isinstance(metadata.get("version"), str):
+        raise ModelLoadError(f"{path}: 'version' must be a string")
+    return metadata
+
+
+def _check_sha256(path: Path, metadata: dict) -> None:
+    """A truncated or swapped model file fails here with its name, not later with a cryptic error."""
+    if not path.is_file():
+        raise ModelLoadError(f"model file not found: {path}")
+    expected = metadata.get("sha256", {}).get(path.name)
+    if expected is None:
+        return
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != expected:
+        raise ModelLoadError(f"{path}: sha256 {actual[:12]} does not match model.json ({expected[:12]})")
