@@ -30,6 +30,7 @@ RUN python3 -m venv /opt/venv \
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin app \
  && mkdir -p /data /models && chown app:app /data /models
 WORKDIR /app
+COPY inference/ inference/
 COPY training/ training/
 COPY docker/train_entrypoint.py ./
 USER app
@@ -68,7 +69,9 @@ RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin app \
 COPY --from=serve-venv /opt/venv /opt/venv
 WORKDIR /app
 COPY gunicorn.conf.py ./
+COPY inference/ inference/
 COPY app/ app/
+COPY scorer/ scorer/
 USER app
 EXPOSE 8000
 # No curl in slim images: python asks /readyz (urlopen raises on a 503, so the check fails).

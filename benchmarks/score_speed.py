@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 from inference.predictor import Predictor  # noqa: E402
 from inference.decode import decode_image  # noqa: E402
 from scorer.cli import main as score_main  # noqa: E402
-from scorer.writers import CsvWriter, JsonlWriter  # noqa: E402
+from scorer.csv_writer import CsvWriter  # noqa: E402
+from scorer.jsonl_writer import JsonlWriter  # noqa: E402
 from inference.settings import available_cpus  # noqa: E402
 
 

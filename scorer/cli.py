@@ -28,7 +28,8 @@ from scorer.remote import RemoteError, RemoteModel
 from scorer.report import ReportError, evaluate, format_report, write_report
 from scorer.run import LocalModel, score
 from scorer.sources import plan
-from scorer.writers import OutputExists, WriteError, check_output, make_writer, write_error
+from scorer.row_writer import WriteError, write_error
+from scorer.writers import OutputExists, check_output, make_writer
 from inference.devices import parse_device
 from inference.settings import Settings, available_cpus
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from scorer.writers import RowWriter, write_error
+from scorer.row_writer import RowWriter, write_error
 
 try:
     import pyarrow as pa

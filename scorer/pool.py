@@ -25,7 +25,7 @@ from inference.predictor import Predictor
 from scorer.readers import decode_files
 from scorer.run import LocalModel, Scored, finish
 from scorer.sources import Batch, Source
-from scorer.writers import RowWriter
+from scorer.row_writer import RowWriter
 
 
 def decode(batch: Batch, invert: str) -> Batch:

@@ -29,7 +29,7 @@ from inference.predictor import Predictor
 from scorer.pool import WorkerFailed, decode
 from scorer.run import LocalModel, Scored, finish
 from scorer.sources import Batch
-from scorer.writers import RowWriter
+from scorer.row_writer import RowWriter
 
 INSTALL = "pip install 'fashion-mnist-serving[ray]'"
 

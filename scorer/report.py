@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from inference.confusion import confusion_matrix, plot_confusion
-from scorer.writers import write_error
+from scorer.row_writer import write_error
 
 
 class ReportError(Exception):

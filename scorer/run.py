@@ -13,7 +13,7 @@ import numpy as np
 
 from inference.predictor import Predictor
 from scorer.sources import Batch
-from scorer.writers import RowWriter
+from scorer.row_writer import RowWriter
 
 
 class LocalModel:

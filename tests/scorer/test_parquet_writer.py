@@ -8,14 +8,15 @@ import pytest
 
 from scorer import parquet_writer
 from scorer.parquet_writer import ParquetWriter
-from scorer.writers import WriteError, make_writer
+from scorer.row_writer import WriteError
+from scorer.writers import make_writer
 from tests.scorer.samples import CLASSES, small_disk
 from tests.scorer.test_writers import COLUMNS, ODD_ROWS, ROWS, VERSION
 
 
 def test_parquet_holds_the_csvs_table_typed(tmp_path):
     writer = make_writer(str(tmp_path / "out.parquet"), False, CLASSES)
-    writer.write(ROWS + ODD_ROWS)
+    writer.emit(writer.format(ROWS + ODD_ROWS))
     writer.close()
     schema = pq.read_schema(tmp_path / "out.parquet")
     assert schema.names == COLUMNS
@@ -36,7 +37,7 @@ def test_row_groups_and_whole_batches(tmp_path, monkeypatch):
     monkeypatch.setattr(parquet_writer, "ROW_GROUP", 4)
     writer = make_writer(str(tmp_path / "out.parquet"), False, CLASSES)
     for _ in range(5):
-        writer.write(ROWS)  # 2 rows a batch: a group is written every 2 batches
+        writer.emit(writer.format(ROWS))  # 2 rows a batch: a group is written every 2 batches
     assert not (tmp_path / "out.parquet").exists()  # not before the footer
     writer.close()
     metadata = pq.read_metadata(tmp_path / "out.parquet")
@@ -49,7 +50,7 @@ def test_a_full_disk_leaves_no_parquet_file(tmp_path):
         writer = make_writer(str(disk / "out.parquet"), False, CLASSES)
         with pytest.raises(WriteError, match="No space left on device"):
             for _ in range(1000):
-                writer.write(ROWS * 5000)
+                writer.emit(writer.format(ROWS * 5000))
         writer.close()
         assert list(disk.iterdir()) == []
 

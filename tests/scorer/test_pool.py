@@ -11,7 +11,8 @@ from inference.predictor import Predictor
 from scorer.pool import Pool, WorkerFailed, WorkerModel, pool_for
 from scorer.run import LocalModel, Scored, finish
 from scorer.sources import plan
-from scorer.writers import CsvWriter, JsonlWriter
+from scorer.csv_writer import CsvWriter
+from scorer.jsonl_writer import JsonlWriter
 from tests.scorer.samples import CLASSES, real_sample, write_class_folders
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from scorer.report import ReportError, evaluate, format_report, write_report
-from scorer.writers import WriteError
+from scorer.row_writer import WriteError
 from tests.scorer.samples import CLASSES, fill, small_disk
 
 

@@ -11,7 +11,8 @@ import pytest
 from inference.predictor import Predictor
 from scorer.run import LocalModel, finish, score
 from scorer.sources import Batch, plan
-from scorer.writers import CsvWriter, JsonlWriter
+from scorer.csv_writer import CsvWriter
+from scorer.jsonl_writer import JsonlWriter
 from tests.scorer.samples import CLASSES, real_sample
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scorer.sources import Batch, folder_files, label_from_folder, plan, walk_images
+from scorer.sources import Batch, Unreadable, folder_files, label_from_folder, plan, walk_folders
 from tests.scorer.samples import (CLASSES, FOLDER_NAMES, real_sample, unprivileged, write_class_folders,
                                     write_idx_pair)
 
@@ -34,6 +34,14 @@ def test_label_from_folder(folder, expected):
 def test_no_folder_no_label():
     assert label_from_folder(Path("a.png"), CLASSES) is None
     assert [label_from_folder(Path(name) / "x.png", CLASSES) for name in FOLDER_NAMES] == list(range(10))
+
+
+def walk_images(root: Path):
+    """Image files under `root`, one Path each, in `walk_folders` order: what folder_files must name."""
+    for entry in walk_folders(root):
+        if not isinstance(entry, Unreadable):
+            folder, names = entry
+            yield from (folder / name for name in names)
 
 
 def test_walk_sorted_recursive_and_symlink_loop_safe(tmp_path, sample):

@@ -10,7 +10,8 @@ import json
 import pandas as pd
 import pytest
 
-from scorer.writers import CsvWriter, JsonlWriter, OutputExists, WriteError, make_writer, writer_class
+from scorer.row_writer import WriteError
+from scorer.writers import CsvWriter, JsonlWriter, OutputExists, make_writer, writer_class
 from tests.scorer.samples import CLASSES, small_disk
 
 VERSION = "abc123def456"
@@ -31,7 +32,7 @@ COLUMNS = ["source", "index", "true_label", "label", "class_index", "confidence"
 
 def write(path, rows) -> str:
     writer = make_writer(str(path), False, CLASSES)
-    writer.write(rows)
+    writer.emit(writer.format(rows))
     writer.close()
     return path.read_bytes().decode("utf-8")  # as written: a \r inside a quoted cell stays
 
@@ -85,7 +86,7 @@ def test_jsonl_is_one_prediction_object_per_line(tmp_path):
 
 def test_stdout_is_json_lines(capsys):
     writer = make_writer("-", False, CLASSES)
-    writer.write(ROWS[:1])
+    writer.emit(writer.format(ROWS[:1]))
     writer.close()
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["label"] == "Bag"
@@ -120,7 +121,7 @@ def test_a_full_disk_leaves_whole_lines_and_one_error(tmp_path):
             writer = make_writer(str(disk / kind), False, CLASSES)
             with pytest.raises(WriteError, match=f"cannot write {disk / kind}: No space left on device"):
                 for _ in range(10_000):
-                    writer.write(ROWS * 10)
+                    writer.emit(writer.format(ROWS * 10))
             writer.close()
             text = (disk / kind).read_text()
             assert text.endswith("\n") and len(text) > 20_000
@@ -135,7 +136,8 @@ def test_a_full_device_on_stdout_is_a_write_error(monkeypatch):
     with open("/dev/full", "w") as full:
         monkeypatch.setattr("sys.stdout", full)
         with pytest.raises(WriteError, match="cannot write stdout: No space left on device"):
-            make_writer("-", False, CLASSES).write(ROWS)
+            writer = make_writer("-", False, CLASSES)
+            writer.emit(writer.format(ROWS))
 
 
 def test_an_output_that_cannot_be_created_is_a_write_error(tmp_path):
