@@ -26,6 +26,7 @@ from inference.repository import next_version_number
 from training.data import CLASSES, Dataset
 from training.errors import ExportError
 from training.outputs import ARTIFACTS
+from training.gradient_graph import INPUTS as GRADIENT_INPUTS, OUTPUTS as GRADIENT_OUTPUTS, export_gradient_graph
 from training.models import with_softmax
 from training.report import plot_confusion, plot_curves, plot_samples, spread_sample
 from training.loop import as_float
@@ -33,6 +34,8 @@ from training.loop import as_float
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
 CHECKPOINT_FORMAT = 1
+EXPLAIN_FILE = "explain.onnx"  # the logits and input gradient (training/gradient_graph.py)
+MODEL_FILES = ("model.onnx", "model.pt", EXPLAIN_FILE)  # hashed in model.json
 LIBRARIES = ("torch", "onnx", "onnxruntime", "onnxscript", "numpy")  # versions kept in model.json
 
 
@@ -74,11 +77,14 @@ def write_artifacts(out: Path, model: nn.Module, arch: dict, impl: str, data: Da
     try:
         export_onnx(model, staging / "model.onnx")
         figures = check_onnx(staging / "model.onnx", model, as_float(test.images))
+        export_gradient_graph(model, staging / EXPLAIN_FILE, OPSET)
+        explain_figures = check_gradient_graph(staging / EXPLAIN_FILE, model, as_float(test.images))
         save_checkpoint(staging / "model.pt", model, arch, list(CLASSES), hyperparameters,
                         {"test_accuracy": epochs[-1]["test_acc"], **metrics})
         card = model_card(staging, arch=arch, impl=impl, classes=list(CLASSES),
                           dataset={"train_size": len(data.train), "test_size": len(test)},
-                          hyperparameters=hyperparameters, epochs=epochs, self_check=figures)
+                          hyperparameters=hyperparameters, epochs=epochs, self_check=figures,
+                          explain_check=explain_figures)
         write_json(staging / "metrics.json", metrics)
         labels, images = test.labels.numpy(), test.images.numpy()
         plot_curves(staging / "curves.png", epochs)
@@ -146,11 +152,39 @@ def check_onnx(path: Path, model: nn.Module, images: torch.Tensor, atol: float =
     return {"images": len(want), "max_abs_diff": max_diff, "same_argmax": same_argmax}
 
 
+def check_gradient_graph(path: Path, model: nn.Module, images: torch.Tensor, count: int = 64,
+                         atol: float = 1e-4) -> dict:
+    """Raise ExportError unless explain.onnx's logits and gradients on the first `count` images
+    (each for its own class, in turn) equal torch's logits and autograd's within `atol`."""
+    import onnxruntime as ort
+
+    batch = images[:count].detach().cpu().float()
+    model = model.cpu().eval()
+    with torch.no_grad():
+        classes = model(batch[:1]).shape[1]
+    cotangent = torch.zeros(len(batch), classes)
+    cotangent[torch.arange(len(batch)), torch.arange(len(batch)) % classes] = 1.0
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits, gradient = session.run(list(GRADIENT_OUTPUTS), dict(zip(GRADIENT_INPUTS,
+                                                                     (batch.numpy(), cotangent.numpy()))))
+    wanted_input = batch.clone().requires_grad_(True)
+    wanted_logits = model(wanted_input)
+    (wanted_gradient,) = torch.autograd.grad((wanted_logits * cotangent).sum(), wanted_input)
+    figures = {"images": len(batch),
+               "logits_max_abs_diff": float(np.abs(logits - wanted_logits.detach().numpy()).max()),
+               "gradient_max_abs_diff": float(np.abs(gradient - wanted_gradient.numpy()).max())}
+    if figures["logits_max_abs_diff"] > atol or figures["gradient_max_abs_diff"] > atol:
+        raise ExportError(f"{path}: onnxruntime's logits or gradients disagree with torch's on "
+                          f"{len(batch)} test images ({figures}; allowed {atol:.0e})")
+    return figures
+
+
 def model_card(out: Path, *, arch: dict, impl: str, classes: list[str], dataset: dict,
-               hyperparameters: dict, epochs: list[dict], self_check: dict) -> dict:
+               hyperparameters: dict, epochs: list[dict], self_check: dict,
+               explain_check: dict) -> dict:
     """The model.json object (DESIGN.md): what the app and a reader learn about a model without
     torch. Hashes are taken from the files already in `out`."""
-    hashes = {name: sha256(out / name) for name in ("model.onnx", "model.pt")}
+    hashes = {name: sha256(out / name) for name in MODEL_FILES}
     return {
         "name": "fashion-mnist",
         "version": hashes["model.onnx"][:12],
@@ -168,6 +202,12 @@ def model_card(out: Path, *, arch: dict, impl: str, classes: list[str], dataset:
         "epochs": epochs,
         "test_accuracy": epochs[-1]["test_acc"] if epochs else None,
         "export_check": self_check,
+        # What the explainer (inference/explain.py) runs; a model.json without it: "retrain to explain".
+        "explain": {"file": EXPLAIN_FILE,
+                    "inputs": {GRADIENT_INPUTS[0]: [None, 1, 28, 28], GRADIENT_INPUTS[1]: [None, len(classes)]},
+                    "outputs": {GRADIENT_OUTPUTS[0]: [None, len(classes)],
+                                GRADIENT_OUTPUTS[1]: [None, 1, 28, 28]},
+                    "check": explain_check},
         "libraries": library_versions(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
