@@ -15,6 +15,20 @@ log = logging.getLogger(__name__)
 def load_onnx(path: Path, *, device: str = "auto",
               threads: int = 1) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     """An inference session on the CUDA provider when asked for and present, else the CPU."""
+    session, used = open_session(path, device=device, threads=threads)
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if [i.name for i in inputs] != ["image"] or "probabilities" not in [o.name for o in outputs]:
+        raise ModelLoadError(f"{path}: expected input 'image' and output 'probabilities'")
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return session.run(["probabilities"], {"image": batch})[0]
+
+    return run, used
+
+
+def open_session(path: Path, *, device: str = "auto", threads: int = 1):
+    """(onnxruntime session, the device it runs on); ModelLoadError naming the file when it
+    cannot load."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -28,14 +42,7 @@ def load_onnx(path: Path, *, device: str = "auto",
     if used != "cpu" and session.get_providers()[0] != "CUDAExecutionProvider":
         log.warning("onnxruntime could not start CUDA for %s; using cpu", used)
         used = "cpu"
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if [i.name for i in inputs] != ["image"] or "probabilities" not in [o.name for o in outputs]:
-        raise ModelLoadError(f"{path}: expected input 'image' and output 'probabilities'")
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        return session.run(["probabilities"], {"image": batch})[0]
-
-    return run, used
+    return session, used
 
 
 def _providers(available: list[str], device: str) -> tuple[list[str], str]:

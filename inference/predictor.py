@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from inference.errors import ModelLoadError
+from inference.explain import RETRAIN, ExplainUnavailable, Explainer, Explanation
 
 log = logging.getLogger(__name__)
 BACKENDS = ("onnx", "torch")
@@ -29,6 +30,8 @@ class Predictor:
     backend: str
     device: str
     number: int = 1  # the repository's version folder it came from (1 for a plain model folder)
+    # explain.onnx loaded, or None for artifacts older than it (their /explain answers 422)
+    explainer: Explainer | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, model_dir: str | Path, backend: str = "onnx", device: str = "auto",
@@ -41,9 +44,12 @@ class Predictor:
         else:  # torch is optional in the serving image: imported only when asked for
             from inference.torch_backend import load_torch as load_backend
         run, used_device = load_backend(model_path, device=device, threads=threads)
-        log.info("loaded %s (version %s) with backend %s on %s",
-                 model_path, metadata["version"], backend, used_device)
-        return cls(run=run, metadata=metadata, backend=backend, device=used_device, number=number)
+        # The explainer runs with onnxruntime whatever the backend, on the device onnxruntime has.
+        explainer = Explainer.load(model_dir, metadata, device=device, threads=threads)
+        log.info("loaded %s (version %s) with backend %s on %s%s", model_path, metadata["version"],
+                 backend, used_device, "" if explainer else "; no explain.onnx: /explain answers 422")
+        return cls(run=run, metadata=metadata, backend=backend, device=used_device, number=number,
+                   explainer=explainer)
 
     @staticmethod
     def check_files(model_dir: str | Path, backend: str = "onnx") -> dict:
@@ -53,6 +59,9 @@ class Predictor:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         metadata = _read_metadata(Path(model_dir) / "model.json")
         _check_sha256(Path(model_dir) / _FILES[backend], metadata)
+        explain = metadata.get("explain")
+        if isinstance(explain, dict):
+            _check_sha256(Path(model_dir) / explain.get("file", "explain.onnx"), metadata)
         if backend == "torch":
             from inference.torch_backend import check_torch
 
@@ -71,13 +80,31 @@ class Predictor:
         """Probabilities float32 [N, 10] for a float32 batch [N, 1, 28, 28]."""
         return self.run(np.ascontiguousarray(batch, dtype=np.float32))
 
+    def explain(self, batch: np.ndarray, targets: list[int]) -> list[Explanation]:
+        """Attributions for each image of the batch [N, 1, 28, 28] and its class in `targets`;
+        ExplainUnavailable (a 422) for artifacts without explain.onnx."""
+        return self.require_explainer().explain(np.ascontiguousarray(batch, dtype=np.float32), targets)
+
+    def require_explainer(self) -> Explainer:
+        if self.explainer is None:
+            raise ExplainUnavailable(RETRAIN)
+        return self.explainer
+
     def warm_up(self) -> None:
-        """Run one prediction on a blank image, so the first client does not pay for lazy setup
-        and a model that loads but cannot predict fails here, not on a request."""
-        probs = self.predict(np.zeros((1, 1, 28, 28), dtype=np.float32))
+        """Run one prediction (and explanation) on a blank image, so the first client does not pay
+        for lazy setup and a model that loads but cannot predict fails here, not on a request."""
+        blank = np.zeros((1, 1, 28, 28), dtype=np.float32)
+        probs = self.predict(blank)
         if probs.shape != (1, len(self.classes)) or not np.isfinite(probs).all():
             raise ModelLoadError(f"{_FILES[self.backend]}: warm-up prediction gave shape "
                                  f"{list(probs.shape)}, expected [1, {len(self.classes)}] finite values")
+        if self.explainer is not None:
+            try:
+                (explained,) = self.explainer.explain(blank, [0])
+            except Exception as exc:  # onnxruntime's own errors for a graph that cannot run
+                raise ModelLoadError(f"explain.onnx: warm-up explanation failed: {exc}") from None
+            if not np.isfinite(explained.attributions).all():
+                raise ModelLoadError("explain.onnx: warm-up explanation gave values that are not finite")
 
     def to_predictions(self, probs: np.ndarray) -> list[dict]:
         """The prediction objects `{"label", "class_index", "confidence", "probabilities"}` for a
