@@ -7,7 +7,7 @@ from flask import Flask
 from app import access, error_handlers
 from app.context import EXTENSION
 from app.json_provider import OrjsonProvider
-from app.routes import docs, health, metadata, metrics, page, predict, v2
+from app.routes import docs, explain, health, metadata, metrics, page, predict, v2
 from inference.model_state import ModelState
 
 
@@ -19,6 +19,6 @@ def create_app(state: ModelState) -> Flask:
     app.extensions[EXTENSION] = state
     access.init_app(app)
     error_handlers.init_app(app)
-    for blueprint in (predict.bp, health.bp, metadata.bp, metrics.bp, page.bp, v2.bp, docs.bp):
+    for blueprint in (predict.bp, explain.bp, health.bp, metadata.bp, metrics.bp, page.bp, v2.bp, docs.bp):
         app.register_blueprint(blueprint)
     return app
