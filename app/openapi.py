@@ -23,7 +23,8 @@ _ERROR_TEXT = {
     404: "Unknown path.",
     413: "The body is over MAX_UPLOAD_MB, more images than MAX_BATCH, or an image over 50 megapixels.",
     415: "Unsupported content type.",
-    422: "Well-formed but wrong: missing field, wrong shape, pixel values out of range.",
+    422: "Well-formed but wrong: missing field, wrong shape, pixel values out of range; for /explain, a "
+         "model that cannot explain (`explain_unavailable`: retrain it).",
     503: "The model is not loaded yet.",
 }
 _V2_ERROR_TEXT = {
@@ -39,6 +40,21 @@ _VERSION = {"name": "model_version", "in": "path", "required": True,
             "schema": {"type": "string", "examples": ["1"]},
             "description": "A version from the model metadata's `versions` (a plain MODEL_DIR serves `1`); "
                            "any other is a 404."}
+
+
+_RETURN_INPUT = {
+    "name": "return_input", "in": "query", "required": False,
+    "description": "Also return, in each prediction object, the preprocessed 28x28 input the model "
+                   "received: `png` (`input_png`), `pixels` (`input_pixels`) or `png,pixels`.",
+    "schema": {"type": "string", "pattern": r"^\s*(png|pixels)\s*(,\s*(png|pixels)\s*)?$"}}
+_RAW_IMAGE = {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}
+# The input forms of /predict and /explain.
+_PREDICT_BODY = {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {"image": {
+        "type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+        "description": "One or more image files (field repeated)."}}}},
+    "image/*": _RAW_IMAGE, "application/octet-stream": _RAW_IMAGE,
+    "application/json": {"schema": {"$ref": "#/components/schemas/PredictJson"}}}}
 
 
 def _ref(name: str) -> dict:
@@ -148,6 +164,50 @@ def _schemas() -> dict:
                                                       "items": {"type": "number", "minimum": 0, "maximum": 1}}}}},
         "Predictions": {"type": "object", "required": ["predictions", "model_version"], "properties": {
             "predictions": {"type": "array", "items": _ref("Prediction")}, "model_version": {"type": "string"}}},
+        "Explanation": {
+            "type": "object", "description": "Per-pixel attributions of one class's logit (docs/explain.md).",
+            "required": ["class", "class_index", "method", "baseline", "attributions", "logit",
+                         "baseline_logit", "convergence_delta"],
+            "properties": {
+                "class": {"type": "string", "description": "The class explained."},
+                "class_index": {"type": "integer", "minimum": 0},
+                "method": {"enum": ["exact", "integrated_gradients"],
+                           "description": "`exact`: the linear model's `W_c * (x - baseline)`; "
+                                          "`integrated_gradients`: Integrated Gradients along the straight "
+                                          "path from the baseline, Gauss-Legendre quadrature (Captum's "
+                                          "default) with `steps` points."},
+                "steps": {"type": ["integer", "null"], "description": "Integrated Gradients' path points; "
+                                                                      "null for `exact`."},
+                "baseline": {"const": "black", "description": "The reference input: all pixels 0."},
+                "attributions": {"type": "array", "minItems": SIZE, "maxItems": SIZE,
+                                 "description": "28 rows of 28 contributions to the logit, over the input as "
+                                                "the model saw it (positive: for the class).",
+                                 "items": {"type": "array", "minItems": SIZE, "maxItems": SIZE,
+                                           "items": {"type": "number"}}},
+                "logit": {"type": "number", "description": "The class's logit at the input."},
+                "baseline_logit": {"type": "number", "description": "The class's logit at the baseline."},
+                "convergence_delta": {"type": "number", "description": "sum(attributions) - (logit - "
+                                      "baseline_logit): rounding (below 1e-5) for `exact`, the quadrature "
+                                      "error for `integrated_gradients`."}}},
+        "ExplainedPrediction": {"allOf": [_ref("Prediction"), {
+            "type": "object", "required": ["explanation"], "properties": {"explanation": _ref("Explanation")}}]},
+        "ExplainedPredictions": {"type": "object", "required": ["predictions", "model_version"], "properties": {
+            "predictions": {"type": "array", "items": _ref("ExplainedPrediction")},
+            "model_version": {"type": "string"}}},
+        "Templates": {"type": "object", "required": ["model_version", "method", "scale", "templates"],
+                      "properties": {
+                          "model_version": {"type": "string"}, "method": {"const": "linear weights"},
+                          "scale": {"type": "number", "description": "The largest |weight|: the colour "
+                                                                     "scale of templates.png."},
+                          "templates": {"type": "array", "items": {
+                              "type": "object", "required": ["class", "class_index", "bias", "weights"],
+                              "properties": {
+                                  "class": {"type": "string"}, "class_index": {"type": "integer", "minimum": 0},
+                                  "bias": {"type": "number"},
+                                  "weights": {"type": "array", "minItems": SIZE, "maxItems": SIZE,
+                                              "description": "W_c as 28 rows of 28 weights.",
+                                              "items": {"type": "array", "minItems": SIZE, "maxItems": SIZE,
+                                                        "items": {"type": "number"}}}}}}}},
         "PredictJson": {"type": "object", "description": "Exactly one of `image` (one answer object) or "
                                                          "`images` (`{\"predictions\": [...]}`).",
                         "properties": {"image": image, "images": {"type": "array", "minItems": 1, "items": image}},
@@ -187,10 +247,6 @@ def _schemas() -> dict:
 def document() -> dict:
     """The OpenAPI document (built once; callers must not change it)."""
     ours, v2, docs = ["Fashion-MNIST API"], ["Open Inference Protocol (v2)"], ["Documentation"]
-    multipart = {"schema": {"type": "object", "required": ["image"], "properties": {"image": {
-        "type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"},
-        "description": "One or more image files (field repeated)."}}}}
-    raw_image = {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}
     text = {"text/plain": {"schema": {"type": "string"}}}
     open_object = {"type": "object"}
     paths = {
@@ -199,18 +255,38 @@ def document() -> dict:
             "description": "Any size or mode is converted to grayscale, fitted to 28x28 and inverted when the "
                            "background is light (INVERT). One image gives one prediction object; several "
                            "give `{\"predictions\": [...]}`.",
-            "parameters": [{
-                "name": "return_input", "in": "query", "required": False,
-                "description": "Also return, in each prediction object, the preprocessed 28x28 input the model "
-                               "received: `png` (`input_png`), `pixels` (`input_pixels`) or `png,pixels`.",
-                "schema": {"type": "string", "pattern": r"^\s*(png|pixels)\s*(,\s*(png|pixels)\s*)?$"}}],
-            "requestBody": {"required": True, "content": {
-                "multipart/form-data": multipart, "image/*": raw_image, "application/octet-stream": raw_image,
-                "application/json": {"schema": _ref("PredictJson")}}},
+            "parameters": [_RETURN_INPUT],
+            "requestBody": _PREDICT_BODY,
             "responses": {"200": _answer("The prediction(s).", _json(
                 {"oneOf": [_ref("Prediction"), _ref("Predictions")]})),
                 **_errors(400, 413, 415, 422, 503)},
         }},
+        "/explain": {"post": {
+            "summary": "Classify images and explain each prediction pixel by pixel", "tags": ours,
+            "description": "The same input forms, limits and `return_input` as /predict; each prediction "
+                           "object also carries an `explanation`: the attributions of the predicted class "
+                           "(or `class`) over the 28x28 input, against a black baseline. Exact for the "
+                           "linear model, Integrated Gradients for the others (docs/explain.md). A model "
+                           "trained before explanations existed answers 422 `explain_unavailable`.",
+            "parameters": [_RETURN_INPUT, {
+                "name": "class", "in": "query", "required": False,
+                "description": "The class to explain, by index (`3`) or label (`Dress`, case ignored); "
+                               "default: each image's predicted class.",
+                "schema": {"type": "string", "examples": ["3", "Dress"]}}],
+            "requestBody": _PREDICT_BODY,
+            "responses": {"200": _answer("The prediction(s), each with its explanation.", _json(
+                {"oneOf": [_ref("ExplainedPrediction"), _ref("ExplainedPredictions")]})),
+                **_errors(400, 413, 415, 422, 503)},
+        }},
+        "/explain/templates": _get(
+            "The linear model's weights: one 28x28 template per class, with its bias",
+            _answer("The templates.", _json(_ref("Templates"))), 422, 503, tags=ours,
+            description="422 `explain_unavailable` for a model that is not linear or has no explain.onnx."),
+        "/explain/templates.png": _get(
+            "The linear model's templates as one labelled image (blue negative, red positive, one scale)",
+            _answer("PNG image.", {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}),
+            422, 503, tags=ours,
+            description="422 `explain_unavailable` for a model that is not linear or has no explain.onnx."),
         "/": _get("The page for people: upload, paste or draw images, see the answers and the 28x28 input "
                   "the model saw (docs/page.md)", _answer("HTML page.", {"text/html": {"schema": {"type": "string"}}}),
                   tags=docs),
