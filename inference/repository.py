@@ -14,7 +14,7 @@ from pathlib import Path
 # "1", "2", ... but not "0", "01" or ".staging-...": a publisher's half-written folder never matches.
 _VERSION_NAME = re.compile(r"[1-9][0-9]{0,17}")
 # The files whose change makes a version worth another look (a copy finished, a file replaced).
-_WATCHED = ("model.json", "model.onnx", "model.pt")
+_WATCHED = ("model.json", "model.onnx", "model.pt", "explain.onnx")
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,40 @@ def trained_model_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def trained_arch_dir(tmp_path_factory, fmnist_dir):
+    """`trained_arch_dir("mlp")`: artifacts of a small model of that architecture (one epoch on the
+    real sample), trained once per session on first use."""
+    trained: dict[str, Path] = {}
+
+    def train(arch: str) -> Path:
+        if arch not in trained:
+            out = tmp_path_factory.mktemp(f"artifacts-{arch}")
+            subprocess.run(
+                [sys.executable, "-m", "training", "--model", arch, "--data-dir", str(fmnist_dir),
+                 "--out", str(out), "--epochs", "1", "--batch-size", "32", "--seed", "0",
+                 "--device", "cpu", "--threads", "1", "--no-progress"],
+                check=True, cwd=ROOT, capture_output=True)
+            trained[arch] = out
+        return trained[arch]
+
+    return train
+
+
+def without_explain(model_dir: Path, into: Path) -> Path:
+    """A copy of a model folder as training wrote it before explain.onnx existed."""
+    import json
+    import shutil
+
+    shutil.copytree(model_dir, into)
+    (into / "explain.onnx").unlink()
+    card = json.loads((into / "model.json").read_text())
+    del card["explain"]
+    del card["sha256"]["explain.onnx"]
+    (into / "model.json").write_text(json.dumps(card))
+    return into
+
+
 def serving_app(load: bool = True, required: bool = True, **env):
     """The HTTP app as app/wsgi.py builds it, on settings given by their environment names
     (serving_app(MODEL_DIR=path, MAX_BATCH=4)); `load=False` leaves the model unloaded (503s),

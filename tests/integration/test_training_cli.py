@@ -42,8 +42,11 @@ def test_model_json_follows_the_contract(trained_model_dir):
     card = json.loads((trained_model_dir / "model.json").read_text())
     onnx_sha = hashlib.sha256((trained_model_dir / "model.onnx").read_bytes()).hexdigest()
     pt_sha = hashlib.sha256((trained_model_dir / "model.pt").read_bytes()).hexdigest()
+    explain_sha = hashlib.sha256((trained_model_dir / "explain.onnx").read_bytes()).hexdigest()
     assert card["name"] == "fashion-mnist" and card["version"] == onnx_sha[:12]
-    assert card["sha256"] == {"model.onnx": onnx_sha, "model.pt": pt_sha}
+    assert card["sha256"] == {"model.onnx": onnx_sha, "model.pt": pt_sha, "explain.onnx": explain_sha}
+    assert card["explain"]["file"] == "explain.onnx"
+    assert card["explain"]["check"]["gradient_max_abs_diff"] <= 1e-4
     assert card["classes"] == list(CLASSES) and card["impl"] == "module"
     assert card["arch"] == {"name": "linear", "layers": [["flatten"], ["linear", 784, 10]]}
     assert card["input"] == {"name": "image", "dtype": "float32", "shape": [None, 1, 28, 28],
