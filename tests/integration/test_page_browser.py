@@ -275,3 +275,51 @@ def test_phone_width_has_no_sideways_scrolling(page, test_pngs):
         assert element.rect["x"] >= 0 and element.rect["x"] + element.rect["width"] <= width
     page.execute_script("arguments[0].scrollIntoView()", card)
     screenshot(page, "08-phone", full_page=False)
+
+
+def heatmap_pixels(driver, card) -> np.ndarray:
+    """The card's heatmap canvas as RGBA [28, 28, 4], read in the page."""
+    values = driver.execute_script(
+        "return Array.from(arguments[0].getContext('2d').getImageData(0, 0, 28, 28).data);",
+        card.find_element(By.CSS_SELECTOR, "canvas.heatmap"))
+    return np.array(values, dtype=np.uint8).reshape(28, 28, 4)
+
+
+def test_the_heatmap_toggle_lays_the_apis_attributions_over_the_input(page, server, test_pngs):
+    path = test_pngs[0]
+    page.find_element(By.ID, "file-input").send_keys(str(path))
+    card = cards(page, 1)[0]
+    toggle = card.find_element(By.CSS_SELECTOR, ".heatmap-toggle")
+    assert toggle.is_displayed() and toggle.get_attribute("aria-pressed") == "false"
+    assert not card.find_element(By.CSS_SELECTOR, "canvas.heatmap").is_displayed()
+    toggle.click()
+    WebDriverWait(page, 15).until(lambda d: card.get_attribute("data-heatmap") == "shown")
+    heatmap = card.find_element(By.CSS_SELECTOR, "canvas.heatmap")
+    assert heatmap.is_displayed() and heatmap.rect["width"] == heatmap.rect["height"] == 112
+    # Over the input image, exactly where the model input is shown.
+    seen = card.find_element(By.CSS_SELECTOR, "img.model-input")
+    assert (heatmap.rect["x"], heatmap.rect["y"]) == (seen.rect["x"], seen.rect["y"])
+    explanation = requests.post(f"{server.url}/explain",
+                                files={"image": (path.name, path.read_bytes(), "image/png")},
+                                timeout=30).json()["explanation"]
+    attributions = np.array(explanation["attributions"])
+    pixels = heatmap_pixels(page, card).astype(int)
+    assert (pixels[attributions == 0, 3] == 0).all()  # no share, fully transparent
+    strong = np.abs(attributions) > 0.3 * np.abs(attributions).max()
+    red_minus_blue = pixels[..., 0] - pixels[..., 2]
+    assert strong.any() and (np.sign(red_minus_blue[strong]) == np.sign(attributions[strong])).all()
+    legend = card.find_element(By.CSS_SELECTOR, ".heatmap-legend")
+    assert legend.is_displayed() and explanation["class"] in legend.text and "exact" in legend.text
+    assert legend.find_element(By.CSS_SELECTOR, ".legend-max").text.startswith("+")
+    assert toggle.get_attribute("aria-pressed") == "true"
+    templates = page.find_element(By.ID, "templates")
+    assert templates.is_displayed()
+    assert page.execute_script("return arguments[0].naturalWidth", templates) > 500
+    assert "template" in page.find_element(By.ID, "templates-status").text
+    assert console_errors(page) == []
+    screenshot(page, "09-heatmap")
+    page.execute_script("arguments[0].scrollIntoView()", card)
+    card.screenshot(str(SCREENSHOTS / "09-heatmap-card.png"))
+    toggle.click()  # and off again
+    assert not heatmap.is_displayed() and not legend.is_displayed()
+    assert card.get_attribute("data-heatmap") == "hidden"

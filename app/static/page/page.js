@@ -1,12 +1,19 @@
 // The page for people: every image (chosen, dropped, pasted or drawn) goes to this service's
 // POST predict?return_input=png as one request, and its card shows the answer: label, confidence,
 // the ten probabilities in class order, the 28x28 input the model saw, and the model version.
+// "Show heatmap" sends the image again to POST explain and lays its attributions over the 28x28
+// input; the "What the model learned" panel shows the linear model's templates.
 // Plain JavaScript, no build step. Every URL is relative, so the page works under a path prefix.
 "use strict";
 
 (() => {
   const PREDICT_URL = "predict?return_input=png";
   const READY_URL = "readyz";
+  const EXPLAIN_URL = "explain";
+  const TEMPLATES_URL = "explain/templates.png";
+  // The diverging colours of app/templates_image.py (blue against, near-white 0, red for), at
+  // -1, -0.5, 0, 0.5 and 1 of the scale.
+  const COLOURS = [[5, 48, 97], [146, 197, 222], [247, 247, 247], [244, 165, 130], [103, 0, 31]];
   // A short headline per API error status; the API's own message follows it.
   const HEADLINES = {
     400: "The service could not read this file as an image.",
@@ -22,6 +29,7 @@
   const template = byId("result-template");
   const canvas = byId("canvas");
   const pen = canvas.getContext("2d");
+  const sent = new WeakMap(); // card -> {blob, filename}: what "Show heatmap" sends again
 
   // ---------- the service's model ----------
 
@@ -85,6 +93,10 @@
       bars.append(item);
     });
     card.querySelector(".version").textContent = `Model version ${answer.model_version}`;
+    card.dataset.classIndex = String(answer.class_index);
+    const toggle = card.querySelector(".heatmap-toggle");
+    toggle.hidden = false;
+    toggle.addEventListener("click", () => toggleHeatmap(card));
     announce(`${card.querySelector(".source").textContent}: ${answer.label}, ${percent(answer.confidence)}`);
   }
 
@@ -110,11 +122,10 @@
   // ---------- asking the service ----------
 
   async function predictInto(card, blob, filename) {
-    const form = new FormData();
-    form.append("image", blob, filename);
+    sent.set(card, { blob, filename });
     let response;
     try {
-      response = await fetch(PREDICT_URL, { method: "POST", body: form, headers: { Accept: "application/json" } });
+      response = await postImage(PREDICT_URL, blob, filename);
     } catch (error) {
       showError(card, { headline: "The service could not be reached, or it closed the connection.",
         detail: "It can do that for a file over its upload limit." });
@@ -123,6 +134,115 @@
     const body = await response.json().catch(() => null);
     if (response.ok && body && body.label !== undefined) showPrediction(card, body);
     else showError(card, describeError(response, body));
+  }
+
+  function postImage(url, blob, filename) {
+    const form = new FormData();
+    form.append("image", blob, filename);
+    return fetch(url, { method: "POST", body: form, headers: { Accept: "application/json" } });
+  }
+
+  // ---------- explanations ----------
+
+  function colour(t) {
+    const x = ((Math.max(-1, Math.min(1, t)) + 1) / 2) * (COLOURS.length - 1);
+    const i = Math.min(Math.floor(x), COLOURS.length - 2);
+    return COLOURS[i].map((c, k) => Math.round(c + (COLOURS[i + 1][k] - c) * (x - i)));
+  }
+
+  // Each pixel in its colour, more opaque the larger its share: the input shows through where
+  // a pixel barely counts.
+  function drawHeatmap(heatmap, attributions, scale) {
+    const context = heatmap.getContext("2d");
+    const image = context.createImageData(28, 28);
+    attributions.flat().forEach((value, index) => {
+      const share = Math.min(1, Math.abs(value) / scale);
+      image.data.set([...colour(value / scale), Math.round(235 * Math.sqrt(share))], index * 4);
+    });
+    context.putImageData(image, 0, 0);
+  }
+
+  function drawLegend(legend, scale, explanation) {
+    const bar = legend.querySelector(".legend-bar");
+    const context = bar.getContext("2d");
+    for (let x = 0; x < bar.width; x += 1) {
+      context.fillStyle = `rgb(${colour((2 * x) / (bar.width - 1) - 1).join(",")})`;
+      context.fillRect(x, 0, 1, bar.height);
+    }
+    legend.querySelector(".legend-min").textContent = `−${scale.toPrecision(2)}`;
+    legend.querySelector(".legend-max").textContent = `+${scale.toPrecision(2)}`;
+    const method = explanation.method === "exact" ? "exact" : `integrated gradients, ${explanation.steps} steps`;
+    legend.querySelector(".legend-text").textContent =
+      `Each pixel's share of the ${explanation.class} score: red for, blue against (${method}).`;
+  }
+
+  async function toggleHeatmap(card) {
+    const toggle = card.querySelector(".heatmap-toggle");
+    const heatmap = card.querySelector(".heatmap");
+    const legend = card.querySelector(".heatmap-legend");
+    if (toggle.getAttribute("aria-pressed") === "true") {
+      heatmap.hidden = true;
+      legend.hidden = true;
+      toggle.setAttribute("aria-pressed", "false");
+      toggle.textContent = "Show heatmap";
+      card.dataset.heatmap = "hidden";
+      return;
+    }
+    if (!card.dataset.heatmap || card.dataset.heatmap === "error") {
+      toggle.disabled = true;
+      toggle.textContent = "Explaining…";
+      const { blob, filename } = sent.get(card);
+      let response = null;
+      let body = null;
+      try {
+        response = await postImage(`${EXPLAIN_URL}?class=${card.dataset.classIndex}`, blob, filename);
+        body = await response.json().catch(() => null);
+      } catch (error) {
+        // shown below as an error
+      }
+      toggle.disabled = false;
+      if (!response || !response.ok || !body || !body.explanation) {
+        const error = response ? describeError(response, body) : { headline: "The service could not be reached." };
+        legend.hidden = false;
+        legend.querySelector(".legend-bar").hidden = true;
+        legend.querySelector(".legend-values").hidden = true;
+        legend.querySelector(".legend-text").textContent = `${error.headline} ${error.detail || ""}`.trim();
+        toggle.textContent = "Show heatmap";
+        card.dataset.heatmap = "error";
+        return;
+      }
+      legend.querySelector(".legend-bar").hidden = false;
+      legend.querySelector(".legend-values").hidden = false;
+      const explanation = body.explanation;
+      const scale = Math.max(...explanation.attributions.flat().map(Math.abs)) || 1;
+      drawHeatmap(heatmap, explanation.attributions, scale);
+      drawLegend(legend, scale, explanation);
+    }
+    heatmap.hidden = false;
+    legend.hidden = false;
+    toggle.setAttribute("aria-pressed", "true");
+    toggle.textContent = "Hide heatmap";
+    card.dataset.heatmap = "shown";
+    announce(`${card.querySelector(".source").textContent}: heatmap shown`);
+  }
+
+  async function showTemplates() {
+    const status = byId("templates-status");
+    const image = byId("templates");
+    try {
+      const response = await fetch(TEMPLATES_URL);
+      if (response.ok) {
+        image.src = URL.createObjectURL(await response.blob());
+        image.hidden = false;
+        status.textContent = "The linear model scores a class by weighing every pixel: each template "
+          + "shows one class's weights, red where a light pixel raises its score, blue where it lowers it.";
+        return;
+      }
+      const body = await response.json().catch(() => null);
+      status.textContent = `No templates: ${describeError(response, body).detail}`;
+    } catch (error) {
+      status.textContent = "The service does not answer.";
+    }
   }
 
   async function predictFiles(files, titleOf) {
@@ -272,4 +392,5 @@
 
   clearCanvas();
   showModelStatus();
+  showTemplates();
 })();
