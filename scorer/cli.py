@@ -26,7 +26,8 @@ from scorer.pool import WorkerFailed, pool_for
 from scorer.ray_engine import RayMissing, RayPool, import_ray
 from scorer.remote import RemoteError, RemoteModel
 from scorer.report import ReportError, evaluate, format_report, write_report
-from scorer.run import LocalModel, score
+from scorer.attributions_writer import AttributionsWriter, check_explain_output
+from scorer.run import ExplainingModel, LocalModel, score
 from scorer.sources import plan
 from scorer.row_writer import WriteError, write_error
 from scorer.writers import OutputExists, check_output, make_writer
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
                                       "instead of a local model")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any image got an error row")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    parser.add_argument("--explain", metavar="FILE",
+                        help="also write each image's attributions for its predicted class (docs/explain.md) "
+                             "to FILE.npy, float32 [rows, 28, 28] in the output's row order, NaN for error "
+                             "rows; a local model and --engine local only")
     parser.add_argument("--report", metavar="DIR",
                         help="write report.json (+ confusion.png, per_class.png when labels are known)")
     return parser
@@ -103,7 +108,13 @@ def load_model(args: argparse.Namespace):
     if args.url:
         return RemoteModel(args.url)
     device = "cpu" if args.engine == "ray" else args.device
-    return LocalModel(Predictor.load(args.model_dir, backend=args.backend, device=device, threads=args.threads))
+    predictor = Predictor.load(args.model_dir, backend=args.backend, device=device, threads=args.threads)
+    if not args.explain:
+        return LocalModel(predictor)
+    if predictor.explainer is None:
+        raise ValueError(f"--explain: {args.model_dir} has no explain.onnx (trained before explanations "
+                         "existed); retrain to explain")
+    return ExplainingModel(predictor)
 
 
 def check_engine(args: argparse.Namespace) -> None:
@@ -117,6 +128,16 @@ def check_engine(args: argparse.Namespace) -> None:
     import_ray()
 
 
+def check_explain(args: argparse.Namespace) -> None:
+    """--explain: a .npy output that may be written, a local model, the local engine (ValueError)."""
+    if not args.explain:
+        return
+    if args.url or args.engine == "ray":
+        raise ValueError("--explain explains with a local model and --engine local: leave out --url "
+                         "and --engine ray")
+    check_explain_output(args.explain, args.force)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # The model loaders log why a device fell back; show that as one plain line.
@@ -126,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_output(args.out, args.force)
         check_engine(args)
+        check_explain(args)
         model = load_model(args)
     except (ValueError, OutputExists, ModelLoadError, RemoteError, RayMissing) as exc:
         say(f"error: {exc}")  # one line a user can act on, no traceback
@@ -159,19 +181,24 @@ def run(args: argparse.Namespace, model, say, started: float) -> int:
     if args.engine == "ray":
         info["device"] = f"{args.device} (ray)"
     writer = make_writer(args.out, args.force, model.classes)
+    explained = AttributionsWriter(args.explain, total) if args.explain else None
     stop = _StopOnCtrlC()
     try:
         with engine_pool(args, model, sources, type(writer)) as pool, \
                 tqdm(total=total, unit="img", file=sys.stderr, disable=None, smoothing=0.1) as bar:
             batches = chain.from_iterable(source.batches(args.batch_size) for source in sources)
-            tally = score(pool.scored(batches), model, writer, bar.update, stop)
+            tally = score(pool.scored(batches), model, writer, bar.update, stop, explained)
     finally:
         stop.restore()
         writer.close()
+        if explained is not None:
+            explained.close()
     seconds = time.perf_counter() - started
     summary = {"images": tally.images, "errors": tally.errors, "seconds": round(seconds, 3),
                "images_per_second": round(tally.images / seconds, 1) if seconds else None,
                "interrupted": tally.interrupted, "output": args.out, **info}
+    if args.explain:
+        summary["explain"] = args.explain
     return _finish(args, tally, summary, model.classes, say)
 
 
@@ -189,6 +216,8 @@ def _finish(args, tally, summary: dict, classes: list[str], say) -> int:
     say(f"scored {summary['images']} images in {summary['seconds']:.2f} s "
         f"({summary['images_per_second']} images/s), {summary['errors']} with errors -> {args.out}"
         + (" (interrupted by Ctrl-C)" if summary["interrupted"] else ""))
+    if args.explain:
+        say(f"attributions of the predicted classes -> {args.explain}")
     evaluation = None
     if tally.y_true:
         evaluation = evaluate(tally.y_true, tally.y_pred, classes)

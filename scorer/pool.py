@@ -23,7 +23,7 @@ import numpy as np
 
 from inference.predictor import Predictor
 from scorer.readers import decode_files
-from scorer.run import LocalModel, Scored, finish
+from scorer.run import ExplainingModel, LocalModel, Scored, finish
 from scorer.sources import Batch, Source
 from scorer.row_writer import RowWriter
 
@@ -43,6 +43,7 @@ class WorkerModel:
     backend: str
     device: str
     writer: type[RowWriter]
+    explain: bool = False
 
 
 _worker: dict = {}  # this worker process's model and row formatter, set once by _start_worker
@@ -62,7 +63,7 @@ def _start_worker(model: WorkerModel | None) -> None:
     except Exception as exc:  # raised from the initializer it would print a traceback per worker
         _worker["failed"] = f"a scoring worker could not load the model: {exc}"
         return
-    _worker["model"] = LocalModel(predictor)
+    _worker["model"] = (ExplainingModel if model.explain else LocalModel)(predictor)
     _worker["format"] = model.writer(predictor.classes).format
 
 
@@ -84,7 +85,8 @@ def pool_for(model, sources: list[Source], batch_size: int, workers: int, invert
     if not model.needs_pixels:
         return Pool(decodes=False)
     file_batches = sum(-(-len(source.files) // batch_size) for source in sources if source.files)
-    worker_model = WorkerModel(model_dir, model.backend, model.device, writer) \
+    worker_model = WorkerModel(model_dir, model.backend, model.device, writer,
+                               isinstance(model, ExplainingModel)) \
         if isinstance(model, LocalModel) and model.device == "cpu" else None
     return Pool(max(1, min(workers, file_batches)), invert, worker_model)
 

@@ -41,6 +41,30 @@ class LocalModel:
         return batch.results(ok, self.predictor.to_predictions(probabilities) if ok else [])
 
 
+class ExplainingModel(LocalModel):
+    """A local model that also explains each image's predicted class (`--explain`): `infer` adds
+    the attributions [ok, 28, 28], `attributions` gives one row per image of the batch."""
+
+    def infer(self, batch: Batch) -> tuple[list[int], np.ndarray | None, np.ndarray | None]:
+        ok, probabilities = super().infer(batch)
+        if not ok:
+            return ok, probabilities, None
+        pixels = batch.pixels if len(ok) == len(batch) else batch.pixels[ok]
+        explained = self.predictor.explain(pixels[:, None, :, :], probabilities.argmax(axis=1).tolist())
+        return ok, probabilities, np.stack([e.attributions for e in explained]).astype(np.float32)
+
+    def results(self, batch: Batch, inferred) -> list[dict]:
+        return super().results(batch, inferred[:2])
+
+    def attributions(self, batch: Batch, inferred) -> np.ndarray:
+        """float32 [len(batch), 28, 28]: NaN for an image that has no pixels (an error row)."""
+        ok, _, explained = inferred
+        rows = np.full((len(batch), 28, 28), np.nan, np.float32)
+        if ok:
+            rows[ok] = explained
+        return rows
+
+
 @dataclass
 class Counts:
     """Images, error rows, and the true and predicted class of each labelled row."""
@@ -64,11 +88,14 @@ class Scored(Counts):
     counts (small to send back from a worker process)."""
 
     text: str | list = ""
+    attributions: np.ndarray | None = None  # with --explain: [images, 28, 28]
 
     def extend(self, other: "Scored") -> "Scored":
         """This batch followed by `other` (the parts of one batch, in order)."""
         self.add(other)
         self.text += other.text
+        if self.attributions is not None:
+            self.attributions = np.concatenate([self.attributions, other.attributions])
         return self
 
 
@@ -92,6 +119,9 @@ def finish(batch: Batch, model, inferred, format: Callable[[list[dict]], str]) -
             scored.y_true.append(known)
             scored.y_pred.append(result["class_index"])
     scored.text = format(rows)
+    attributions = getattr(model, "attributions", None)
+    if attributions is not None:
+        scored.attributions = attributions(batch, inferred)
     return scored
 
 
@@ -104,8 +134,10 @@ class Tally(Counts):
 
 def score(items: Iterable[Batch | Scored], model, writer: RowWriter,
           advance: Callable[[int], None] = lambda n: None,
-          stop: Callable[[], bool] = lambda: False) -> Tally:
-    """Write every batch's rows and count; `stop()` true ends the run after a batch.
+          stop: Callable[[], bool] = lambda: False,
+          explained: Callable[[np.ndarray], None] | None = None) -> Tally:
+    """Write every batch's rows and count; `stop()` true ends the run after a batch; with
+    `explained`, each batch's attributions go to it, in the rows' order.
 
     An item is a batch to predict here, or one a worker process already scored (`Scored`). The
     model runs batch k+1 while a writer thread turns batch k into rows and writes them:
@@ -117,6 +149,8 @@ def score(items: Iterable[Batch | Scored], model, writer: RowWriter,
     def emit(item: Batch | Scored, inferred) -> None:
         scored = item if isinstance(item, Scored) else finish(item, model, inferred, writer.format)
         writer.emit(scored.text)
+        if explained is not None:
+            explained(scored.attributions)
         tally.add(scored)
         advance(scored.images)
 
