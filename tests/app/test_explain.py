@@ -21,14 +21,14 @@ def client(trained_model_dir):
 
 
 @pytest.fixture(scope="module")
-def images(test_images) -> np.ndarray:
-    return test_images[::50][:COUNT]
-
-
-@pytest.fixture(scope="module")
 def old_client(trained_model_dir, tmp_path_factory):
     folder = without_explain(trained_model_dir, tmp_path_factory.mktemp("old") / "model")
     return serving_app(MODEL_DIR=folder).test_client()
+
+
+@pytest.fixture(scope="module")
+def images(test_images) -> np.ndarray:
+    return test_images[::50][:COUNT]
 
 
 def upload(image) -> dict:
