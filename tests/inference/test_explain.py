@@ -61,7 +61,7 @@ def test_linear_templates_are_model_pt_weights_and_biases(trained_model_dir):
 
 
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
-def test_integrated_gradients_agree_with_captum(trained_arch_dir, images, arch):
+def test_integrated_gradients_agree_with_captum(trained_arch_dir, images, arch, record_property):
     from captum.attr import IntegratedGradients
 
     model_dir = trained_arch_dir(arch)
@@ -78,6 +78,8 @@ def test_integrated_gradients_agree_with_captum(trained_arch_dir, images, arch):
     gaps = np.array([e.logit - e.baseline_logit for e in ours])
     relative = np.abs([e.convergence_delta for e in ours]) / np.maximum(np.abs(gaps), 1e-3)
     print(f"{arch}: completeness |delta| / |logit gap| median {np.median(relative):.2e}, max {relative.max():.2e}")
+    record_property("completeness_relative_median", float(np.median(relative)))
+    record_property("completeness_relative_max", float(relative.max()))
     assert np.median(relative) < 0.02 and relative.max() < 0.1
 
 
