@@ -7,7 +7,6 @@ and JPEG go through inference.c_decoders; everything else through Pillow.
 """
 from __future__ import annotations
 
-import functools
 import io
 from typing import Union
 
@@ -202,18 +201,12 @@ def _composite(luma: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def _background(gray: np.ndarray) -> float:
-    """Background level estimated as the median of the outermost pixel ring."""
-    ring = gray.take(_ring(*gray.shape))
-    ring.sort()  # the median by hand: np.median's overhead is most of the cost on 108 values
-    return ring.item(len(ring) // 2)
-
-
-@functools.lru_cache(maxsize=64)
-def _ring(height: int, width: int) -> np.ndarray:
-    """Flat indices of an image's outermost pixel ring: picked in one numpy call per image, where
-    slicing the four sides took five (each a few µs in a request, between Flask's own work)."""
-    index = np.arange(height * width).reshape(height, width)
-    return np.concatenate([index[0], index[-1], index[1:-1, 0], index[1:-1, -1]])
+    """Background level estimated as the median (the upper middle) of the outermost pixel ring.
+    Sorted by hand: np.median's overhead is several times the rest of this decision
+    (benchmarks/README.md, hot-path tricks)."""
+    ring = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
+    ring.sort()
+    return float(ring[len(ring) // 2])
 
 
 def _fit(gray: np.ndarray) -> np.ndarray:

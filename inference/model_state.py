@@ -156,8 +156,8 @@ class ModelState:
 
 
 def _warm_up_decoding(invert: str) -> None:
-    """Decode one PNG: PIL loads its codecs on first use, which would otherwise cost the first
-    client about 15 ms."""
+    """Decode one PNG: PIL loads its codecs on first use, which the first client would otherwise
+    wait for."""
     buffer = io.BytesIO()
     Image.new("L", (28, 28)).save(buffer, "PNG")
     decode_image(buffer.getvalue(), invert=invert)

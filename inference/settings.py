@@ -24,7 +24,7 @@ def available_cpus() -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    """Values of the environment variables of the same names, upper-cased (DESIGN.md, Settings)."""
+    """Values of the environment variables of the same names, upper-cased (docs/operations.md lists them)."""
 
     model_dir: Path = Path("artifacts")
     # A folder of version folders 1/, 2/, ... (replaces MODEL_DIR when set); a plain model folder

@@ -1,4 +1,4 @@
-"""The README and docs/ against the code: every setting of app/settings.py is in docs/api.md's table
+"""The README and docs/ against the code: every setting of inference/settings.py is in docs/api.md's table
 with its default, and every relative link points at a file and a heading that exist."""
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_every_setting_is_documented_with_its_default():
     rows = settings_rows()
     for field in fields(Settings):
         name = field.name.upper()
-        assert name in rows, f"{name} (app/settings.py) is missing from docs/api.md's settings table"
+        assert name in rows, f"{name} (inference/settings.py) is missing from docs/api.md's settings table"
         default = field.default
         if default is None or default == 0:  # unset, or computed (WEB_CONCURRENCY): said in words
             continue

@@ -7,9 +7,9 @@ from __future__ import annotations
 Layers = list[list]
 
 ARCHS: dict[str, Layers] = {
-    # The seeds' softmax regression: one affine map from 784 pixels to 10 logits.
+    # d2l.ai's softmax regression: one affine map from 784 pixels to 10 logits.
     "linear": [["flatten"], ["linear", 784, 10]],
-    # The seeds' MLP: one hidden layer of 256 ReLU units.
+    # d2l.ai's MLP: one hidden layer of 256 ReLU units.
     "mlp": [["flatten"], ["linear", 784, 256], ["relu"], ["linear", 256, 10]],
     # A small LeNet-like net: two conv/pool stages (28 -> 14 -> 7), then a linear head.
     "cnn": [

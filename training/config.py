@@ -16,7 +16,7 @@ class TrainConfig:
     publish: Path | None = None
     model: str = "linear"  # linear | mlp | cnn
     impl: str = "module"  # module (nn + autograd) | scratch (explicit W, b and gradient)
-    # The seeds' defaults: 10 epochs of SGD, lr 0.1, minibatches of 256.
+    # d2l.ai's defaults: 10 epochs of SGD, lr 0.1, minibatches of 256.
     epochs: int = 10
     batch_size: int = 256
     lr: float = 0.1

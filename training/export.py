@@ -1,4 +1,4 @@
-"""From a trained model to the artifacts folder (DESIGN.md): model.onnx (self-contained, softmax
+"""From a trained model to the artifacts folder (docs/architecture.md): model.onnx (self-contained, softmax
 inside), model.pt, model.json, metrics.json and the figures, all or nothing.
 
 The ONNX file is checked against torch before anything trusts it, and the files are moved into
@@ -182,7 +182,7 @@ def check_gradient_graph(path: Path, model: nn.Module, images: torch.Tensor, cou
 def model_card(out: Path, *, arch: dict, impl: str, classes: list[str], dataset: dict,
                hyperparameters: dict, epochs: list[dict], self_check: dict,
                explain_check: dict) -> dict:
-    """The model.json object (DESIGN.md): what the app and a reader learn about a model without
+    """The model.json object (docs/architecture.md): what the app and a reader learn about a model without
     torch. Hashes are taken from the files already in `out`."""
     hashes = {name: sha256(out / name) for name in MODEL_FILES}
     return {

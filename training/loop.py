@@ -53,15 +53,15 @@ def make_optimizer(name: str, model: nn.Module, lr: float) -> torch.optim.Optimi
 
 
 def as_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1]: what the seeds' ToTensor gives."""
+    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1]: what d2l.ai's ToTensor gives."""
     return images.unsqueeze(1).float().div_(255)
 
 
 def take(split: Split, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch of images (float, [B,1,28,28]) and labels at `index`.
 
-    index_select copies whole rows; `images[index]` (advanced indexing) goes element by element
-    and is ~6x slower on CPU.
+    index_select copies whole rows; `images[index]` (advanced indexing) goes element by element,
+    much slower on CPU (benchmarks/train_speed.py).
     """
     images = torch.index_select(split.images, 0, index)
     return as_float(images), torch.index_select(split.labels, 0, index)

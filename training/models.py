@@ -1,5 +1,5 @@
-"""New models of the architectures in training/architectures.py (logits out), initialised as the
-seeds do. inference/nets.py builds them: the torch backend rebuilds a checkpoint with the same code.
+"""New models of the architectures in training/architectures.py (logits out), initialised as d2l.ai
+does. inference/nets.py builds them: the torch backend rebuilds a checkpoint with the same code.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from training.architectures import ARCHS, Layers
 
 
 def init_weights(model: nn.Sequential, name: str) -> None:
-    """The seeds' init for the linear and MLP nets: weights N(0, 0.01), zero bias.
+    """d2l.ai's init for the linear and MLP nets: weights N(0, 0.01), zero bias.
 
     The CNN keeps PyTorch's default (Kaiming-uniform) init: with N(0, 0.01) its signal would
     shrink through the conv stack and SGD at lr 0.1 would start very slowly.

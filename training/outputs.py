@@ -6,7 +6,7 @@ from pathlib import Path
 
 from inference.repository import list_versions
 
-# The files a run writes into `--out` (DESIGN.md); any of MODEL_FILES there means "a model exists".
+# The files a run writes into `--out` (docs/architecture.md); any of MODEL_FILES there means "a model exists".
 ARTIFACTS = ("model.onnx", "model.pt", "explain.onnx", "model.json", "metrics.json",
              "curves.png", "confusion.png", "samples.png")
 MODEL_FILES = ("model.onnx", "model.pt", "model.json")

@@ -41,7 +41,7 @@ def plot_confusion(path: Path, labels: np.ndarray, predicted: np.ndarray,
 
 def plot_samples(path: Path, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
                  classes: list[str], count: int = 18, columns: int = 6) -> Path:
-    """The seeds' predict_ch3: test images titled true / predicted (wrong ones in red)."""
+    """d2l.ai's predict_ch3: test images titled true / predicted (wrong ones in red)."""
     count = min(count, len(images))
     rows = max(1, -(-count // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.8, rows * 2.4), squeeze=False)

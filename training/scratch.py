@@ -1,4 +1,4 @@
-"""Softmax regression from scratch, as the seeds teach it: explicit W and b, no autograd.
+"""Softmax regression from scratch, as d2l.ai teach it: explicit W and b, no autograd.
 
 Model: o = x W + b. Loss: mean cross-entropy of softmax(o). For one example with one-hot label y,
 d loss / d o = softmax(o) - y, so the batch gradients are dW = x^T G / n and db = sum(G) / n with
