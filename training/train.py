@@ -44,6 +44,7 @@ def train(config: TrainConfig) -> dict:
     from training.models import new_model, parameter_count
     from training.scratch import ScratchSoftmaxRegression
     from training.loop import ModuleLearner, fit, make_optimizer
+    from training.monitor import Monitors, run_name
 
     device = resolve_device(config.device)
     if config.threads > 0:
@@ -60,15 +61,33 @@ def train(config: TrainConfig) -> dict:
         learner = ModuleLearner(model, make_optimizer(config.optimizer, model, config.lr))
     print(f"model: {config.model} ({parameter_count(model)} parameters), impl {config.impl}, "
           f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs")
-    epochs = fit(learner, data, config)
-    trained = learner.to_module() if config.impl == "scratch" else model
-    arch = {"name": config.model, "layers": ARCHS[config.model]}
-    if config.publish:
-        folder, card = publish(config.publish, trained, arch, config.impl, data, config.hyperparameters(), epochs)
-    else:
-        folder = config.out
-        card = write_artifacts(folder, trained, arch, config.impl, data, config.hyperparameters(), epochs)
-    print(f"wrote {folder} (version {card['version']}, test accuracy "
-          f"{card['test_accuracy']:.4f}; onnx matches torch to "
-          f"{card['export_check']['max_abs_diff']:.1e})")
+    monitors = Monitors.open(config, run_name(config))
+    try:
+        epochs = fit(learner, data, config, monitors)
+        trained = learner.to_module() if config.impl == "scratch" else model
+        arch = {"name": config.model, "layers": ARCHS[config.model]}
+        if config.publish:
+            folder, card = publish(config.publish, trained, arch, config.impl, data, config.hyperparameters(), epochs)
+        else:
+            folder = config.out
+            card = write_artifacts(folder, trained, arch, config.impl, data, config.hyperparameters(), epochs)
+        print(f"wrote {folder} (version {card['version']}, test accuracy "
+              f"{card['test_accuracy']:.4f}; onnx matches torch to "
+              f"{card['export_check']['max_abs_diff']:.1e})")
+        if monitors:
+            monitors.on_end(run_end(learner, data, card))
+    finally:
+        monitors.close()
     return card
+
+
+def run_end(learner, data, card: dict):
+    """The test split and the trained model's logits on it, on the CPU, for the dashboards."""
+    from training.loop import predict_logits
+    from training.monitor import RunEnd
+
+    test = data.test
+    return RunEnd(version=card["version"], hyperparameters=card["hyperparameters"],
+                  epochs=card["epochs"], classes=card["classes"],
+                  images=test.images.cpu().numpy(), labels=test.labels.cpu().numpy(),
+                  logits=predict_logits(learner, test).float().cpu().numpy())

@@ -1,0 +1,159 @@
+"""Live monitoring of a training run: the loop calls `on_batch`, `on_epoch` and `on_end` on one
+`Monitors`, which hands each call to the dashboards asked for (training/monitor_visdom.py,
+training/monitor_tensorboard.py).
+
+Monitoring never fails a run: a dashboard that cannot be opened, or that raises later, costs one
+warning line on stderr and is dropped; training and the artifacts go on as without it.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
+
+# The metrics.json fields a dashboard plots per epoch (the others are the epoch and its seconds).
+EPOCH_METRICS = ("train_loss", "train_acc", "test_acc")
+SAMPLES = 18  # as many test images as samples.png shows
+
+
+class Monitor(Protocol):
+    """A dashboard: what the loop tells it, as it happens."""
+
+    def on_batch(self, step: int, epoch: float, loss: float) -> None: ...  # step: batches so far
+
+    def on_epoch(self, metrics: dict) -> None: ...  # one metrics.json row
+
+    def on_end(self, end: RunEnd) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class RunEnd:
+    """What a finished run shows: its model version and settings, and the test split with the
+    model's logits (numpy, on the CPU). The figures are drawn once, for every dashboard."""
+
+    version: str
+    hyperparameters: dict
+    epochs: list[dict]
+    classes: list[str]
+    images: np.ndarray  # uint8 [N, 28, 28]
+    labels: np.ndarray  # int [N]
+    logits: np.ndarray  # float32 [N, classes]
+
+    @cached_property
+    def predicted(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+    @cached_property
+    def confusion(self) -> np.ndarray:
+        """counts[true, predicted]."""
+        from inference.confusion import confusion_matrix
+
+        return confusion_matrix(self.labels, self.predicted, len(self.classes))
+
+    @cached_property
+    def samples_image(self) -> np.ndarray:
+        """samples.png's grid (the seeds' predict_ch3), RGB uint8 [H, W, 3]."""
+        from training.report import plot_samples, spread_sample
+
+        shown = spread_sample(self.labels, SAMPLES)
+        return rendered(lambda out: plot_samples(out, self.images[shown], self.labels[shown],
+                                                 self.predicted[shown], self.classes))
+
+    @cached_property
+    def confusion_image(self) -> np.ndarray:
+        """confusion.png, RGB uint8 [H, W, 3]."""
+        from training.report import plot_confusion
+
+        return rendered(lambda out: plot_confusion(out, self.labels, self.predicted, self.classes))
+
+
+def rendered(draw: Callable[[Path], object]) -> np.ndarray:
+    """The PNG that `draw` writes to the path it is given, decoded to RGB: the dashboards show the
+    artifacts' own pictures."""
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory(prefix="monitor-") as folder:
+        path = Path(folder) / "figure.png"
+        draw(path)
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+
+
+def run_name(config: TrainConfig, started: datetime | None = None) -> str:
+    """The run's name in every dashboard: model, implementation and start time (UTC). The model's
+    version exists only once the ONNX file does; the dashboards show it at the end."""
+    started = started or datetime.now(timezone.utc)
+    return f"{config.model}-{config.impl}-{started:%Y%m%d-%H%M%S}"
+
+
+def warn(what: str, error: BaseException) -> None:
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    print(f"warning: {what}: {message}; training goes on without it", file=sys.stderr, flush=True)
+
+
+class Monitors:
+    """Every dashboard of a run behind one Monitor; one that raises is warned about and dropped."""
+
+    def __init__(self, monitors: dict[str, Monitor]) -> None:
+        self.monitors = dict(monitors)
+
+    @classmethod
+    def open(cls, config: TrainConfig, run: str) -> Monitors:
+        """The dashboards the config asks for; one that cannot start is a warning, not an error."""
+        opened: dict[str, Monitor] = {}
+        if config.visdom:
+            try:
+                from training.monitor_visdom import VisdomMonitor
+
+                opened["visdom"] = VisdomMonitor(config.visdom, env=f"fashion-mnist_{run}")
+            except Exception as e:  # noqa: BLE001 - no dashboard problem may stop training
+                warn(f"visdom at {config.visdom}", e)
+        if config.tensorboard:
+            try:
+                from training.monitor_tensorboard import TensorBoardMonitor
+
+                opened["tensorboard"] = TensorBoardMonitor(config.tensorboard / run)
+            except Exception as e:  # noqa: BLE001
+                warn(f"tensorboard in {config.tensorboard}", e)
+        for name, monitor in opened.items():
+            print(f"monitor: {name} {getattr(monitor, 'where', '')}", flush=True)
+        return cls(opened)
+
+    def __bool__(self) -> bool:
+        return bool(self.monitors)
+
+    def _each(self, call: Callable[[Monitor], None]) -> None:
+        for name, monitor in list(self.monitors.items()):
+            try:
+                call(monitor)
+            except Exception as e:  # noqa: BLE001 - no dashboard problem may stop training
+                warn(name, e)
+                del self.monitors[name]
+                try:
+                    monitor.close()
+                except Exception:  # noqa: BLE001 - already warned about this one
+                    pass
+
+    def on_batch(self, step: int, epoch: float, loss: float) -> None:
+        self._each(lambda m: m.on_batch(step, epoch, loss))
+
+    def on_epoch(self, metrics: dict) -> None:
+        self._each(lambda m: m.on_epoch(metrics))
+
+    def on_end(self, end: RunEnd) -> None:
+        self._each(lambda m: m.on_end(end))
+
+    def close(self) -> None:
+        self._each(lambda m: m.close())
+        self.monitors.clear()

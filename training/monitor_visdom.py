@@ -1,0 +1,88 @@
+"""`--visdom URL`: the run's curves live in a Visdom environment, the seeds' way (`viz.line`), and
+at the end the sample grid (predict_ch3) and the confusion matrix.
+
+Windows: `loss` (the batch loss every --log-every batches, and the epoch's mean train loss, over
+epochs), `accuracy` (train and test per epoch), `samples`, `confusion`, `summary` (the model's
+version, hyperparameters and final metrics).
+"""
+from __future__ import annotations
+
+import html
+import logging
+from urllib.parse import urlsplit
+
+import numpy as np
+import requests
+
+from training.monitor import EPOCH_METRICS, RunEnd
+
+DEFAULT_PORT = 8097  # visdom.server's
+REACH_TIMEOUT_S = 3.0
+
+
+def server_parts(url: str) -> tuple[str, int, str]:
+    """http://host:8097/base -> ("http://host", 8097, "/base"), as visdom.Visdom takes them; a URL
+    without a port means Visdom's 8097, one without a scheme http."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if not parts.hostname:
+        raise ValueError(f"{url!r} is not a server URL (http://host:port)")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}", parts.port or DEFAULT_PORT, parts.path.rstrip("/") or "/"
+
+
+class VisdomMonitor:
+    """One Visdom environment per run; raises (ConnectionError, ValueError) when the server cannot
+    be reached, which `Monitors` turns into one warning line."""
+
+    def __init__(self, url: str, env: str) -> None:
+        from visdom import Visdom
+
+        server, port, base_url = server_parts(url)
+        self.where = f"{server}:{port}{base_url.rstrip('/')} env {env}"
+        # Visdom's client posts without a timeout and prints a traceback per failed post; a quick
+        # look first turns "nobody there" into one clear error before any of that.
+        try:
+            requests.get(f"{server}:{port}{base_url.rstrip('/')}/", timeout=REACH_TIMEOUT_S).raise_for_status()
+        except requests.RequestException as e:
+            raise ConnectionError(f"no Visdom server answers ({type(e).__name__})") from None
+        # Without the incoming socket (events from the browser, unused here) the client logs a
+        # warning on every start: not ours to show.
+        logging.getLogger("visdom").setLevel(logging.ERROR)
+        self.env = env
+        self.viz = Visdom(server=server, port=port, base_url=base_url, env=env,
+                          raise_exceptions=True, use_incoming_socket=False)
+
+    def _point(self, window: str, trace: str, x: float, y: float, title: str, ylabel: str) -> None:
+        self.viz.line(Y=np.array([y]), X=np.array([x]), win=window, env=self.env, update="append",
+                      name=trace, opts={"title": title, "xlabel": "epoch", "ylabel": ylabel,
+                                        "showlegend": True})
+
+    def on_batch(self, step: int, epoch: float, loss: float) -> None:
+        self._point("loss", "train (batch)", epoch, loss, "loss", "cross-entropy")
+
+    def on_epoch(self, metrics: dict) -> None:
+        epoch = metrics["epoch"]
+        self._point("loss", "train", epoch, metrics["train_loss"], "loss", "cross-entropy")
+        self._point("accuracy", "train", epoch, metrics["train_acc"], "accuracy", "accuracy")
+        self._point("accuracy", "test", epoch, metrics["test_acc"], "accuracy", "accuracy")
+
+    def on_end(self, end: RunEnd) -> None:
+        self.viz.image(end.samples_image.transpose(2, 0, 1), win="samples", env=self.env,
+                       opts={"title": "test images: true / predicted (wrong in red)"})
+        accuracy = float(np.trace(end.confusion)) / max(1, int(end.confusion.sum()))
+        self.viz.heatmap(end.confusion, win="confusion", env=self.env,
+                         opts={"title": f"confusion (rows true, columns predicted), accuracy {accuracy:.3f}",
+                               "rownames": list(end.classes), "columnnames": list(end.classes),
+                               "colormap": "Blues"})
+        last = end.epochs[-1]
+        rows = [("version", end.version), *end.hyperparameters.items(),
+                *((key, f"{last[key]:.4f}") for key in EPOCH_METRICS)]
+        self.viz.text("<table>" + "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+                                          for k, v in rows) + "</table>",
+                      win="summary", env=self.env, opts={"title": "run"})
+        # Kept on the server's disk (its -env_path), so the run is still there after a restart.
+        self.viz.save([self.env])
+
+    def close(self) -> None:
+        if getattr(self.viz, "session", None) is not None:
+            self.viz.session.close()
