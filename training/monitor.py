@@ -91,10 +91,16 @@ def rendered(draw: Callable[[Path], object]) -> np.ndarray:
 
 
 def run_name(config: TrainConfig, started: datetime | None = None) -> str:
-    """The run's name in every dashboard: model, implementation and start time (UTC). The model's
-    version exists only once the ONNX file does; the dashboards show it at the end."""
+    """The run's name in every dashboard: model, implementation and start time (UTC), with -2, -3
+    ... when --tensorboard DIR already has a run of that name (two runs started in one second).
+    The model's version exists only once the ONNX file does; the dashboards show it at the end."""
     started = started or datetime.now(timezone.utc)
-    return f"{config.model}-{config.impl}-{started:%Y%m%d-%H%M%S}"
+    name = base = f"{config.model}-{config.impl}-{started:%Y%m%d-%H%M%S}"
+    number = 1
+    while config.tensorboard is not None and (Path(config.tensorboard) / name).exists():
+        number += 1
+        name = f"{base}-{number}"
+    return name
 
 
 def warn(what: str, error: BaseException) -> None:

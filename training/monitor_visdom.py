@@ -39,10 +39,11 @@ class VisdomMonitor:
 
         server, port, base_url = server_parts(url)
         self.where = f"{server}:{port}{base_url.rstrip('/')} env {env}"
-        # Visdom's client posts without a timeout and prints a traceback per failed post; a quick
-        # look first turns "nobody there" into one clear error before any of that.
+        # Visdom's client posts without a timeout; a quick look first turns "nobody there" into one
+        # clear error. Any HTTP answer will do: a server without its frontend scripts answers its
+        # page with an error and still takes the client's data.
         try:
-            requests.get(f"{server}:{port}{base_url.rstrip('/')}/", timeout=REACH_TIMEOUT_S).raise_for_status()
+            requests.get(f"{server}:{port}{base_url.rstrip('/')}/", timeout=REACH_TIMEOUT_S)
         except requests.RequestException as e:
             raise ConnectionError(f"no Visdom server answers ({type(e).__name__})") from None
         # Without the incoming socket (events from the browser, unused here) the client logs a
