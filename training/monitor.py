@@ -1,6 +1,6 @@
 """Live monitoring of a training run: the loop calls `on_batch`, `on_epoch` and `on_end` on one
-`Monitors`, which hands each call to the dashboards asked for (training/monitor_visdom.py,
-training/monitor_tensorboard.py).
+`Monitors`, which hands each call to the dashboards the run asked for (training/monitor_visdom.py,
+training/monitor_tensorboard.py; train.py opens them).
 
 Monitoring never fails a run: a dashboard that cannot be opened, or that raises later, costs one
 warning line on stderr and is dropped; training and the artifacts go on as without it.
@@ -27,6 +27,8 @@ SAMPLES = 18  # as many test images as samples.png shows
 
 class Monitor(Protocol):
     """A dashboard: what the loop tells it, as it happens."""
+
+    where: str  # printed once when it opens: the server and environment, or the log folder
 
     def on_batch(self, step: int, epoch: float, loss: float) -> None: ...  # step: batches so far
 
@@ -113,28 +115,6 @@ class Monitors:
 
     def __init__(self, monitors: dict[str, Monitor]) -> None:
         self.monitors = dict(monitors)
-
-    @classmethod
-    def open(cls, config: TrainConfig, run: str) -> Monitors:
-        """The dashboards the config asks for; one that cannot start is a warning, not an error."""
-        opened: dict[str, Monitor] = {}
-        if config.visdom:
-            try:
-                from training.monitor_visdom import VisdomMonitor
-
-                opened["visdom"] = VisdomMonitor(config.visdom, env=f"fashion-mnist_{run}")
-            except Exception as e:  # noqa: BLE001 - no dashboard problem may stop training
-                warn(f"visdom at {config.visdom}", e)
-        if config.tensorboard:
-            try:
-                from training.monitor_tensorboard import TensorBoardMonitor
-
-                opened["tensorboard"] = TensorBoardMonitor(config.tensorboard / run)
-            except Exception as e:  # noqa: BLE001
-                warn(f"tensorboard in {config.tensorboard}", e)
-        for name, monitor in opened.items():
-            print(f"monitor: {name} {getattr(monitor, 'where', '')}", flush=True)
-        return cls(opened)
 
     def __bool__(self) -> bool:
         return bool(self.monitors)
