@@ -71,10 +71,12 @@ class VisdomMonitor:
         self.viz.image(end.samples_image.transpose(2, 0, 1), win="samples", env=self.env,
                        opts={"title": "test images: true / predicted (wrong in red)"})
         accuracy = float(np.trace(end.confusion)) / max(1, int(end.confusion.sum()))
-        self.viz.heatmap(end.confusion, win="confusion", env=self.env,
-                         opts={"title": f"confusion (rows true, columns predicted), accuracy {accuracy:.3f}",
-                               "rownames": list(end.classes), "columnnames": list(end.classes),
-                               "colormap": "Blues"})
+        # Plotly draws a heatmap's first row at the bottom: reversed, the first class is on top and
+        # the diagonal runs down from the top left, as in confusion.png.
+        self.viz.heatmap(end.confusion[::-1], win="confusion", env=self.env,
+                         opts={"title": f"confusion (accuracy {accuracy:.3f})",
+                               "xlabel": "predicted", "ylabel": "true",
+                               "rownames": list(end.classes)[::-1], "columnnames": list(end.classes)})
         last = end.epochs[-1]
         rows = [("version", end.version), *end.hyperparameters.items(),
                 *((key, f"{last[key]:.4f}") for key in EPOCH_METRICS)]

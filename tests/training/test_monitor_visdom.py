@@ -75,10 +75,10 @@ def test_samples_confusion_and_summary_at_the_end(run):
     samples = window(run, "samples")
     assert samples["type"] == "image" and samples["content"]["src"].startswith("data:image/png;base64,")
     confusion = window(run, "confusion")["content"]["data"][0]
-    counts = confusion["z"]
+    counts = confusion["z"][::-1]  # drawn with the first class on top
     assert sum(map(sum, counts)) == card["dataset"]["test_size"]
     assert sum(counts[i][i] for i in range(10)) == round(card["test_accuracy"] * card["dataset"]["test_size"])
-    assert list(confusion["x"]) == list(CLASSES)
+    assert list(confusion["x"]) == list(CLASSES) and list(confusion["y"]) == list(CLASSES)[::-1]
     summary = window(run, "summary")["content"]
     assert card["version"] in summary and "test_acc" in summary
 
