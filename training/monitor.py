@@ -119,17 +119,18 @@ class Monitors:
     def __bool__(self) -> bool:
         return bool(self.monitors)
 
-    def _each(self, call: Callable[[Monitor], None]) -> None:
+    def _each(self, call: Callable[[Monitor], None], closing: bool = False) -> None:
         for name, monitor in list(self.monitors.items()):
             try:
                 call(monitor)
             except Exception as e:  # noqa: BLE001 - no dashboard problem may stop training
                 warn(name, e)
                 del self.monitors[name]
-                try:
-                    monitor.close()
-                except Exception:  # noqa: BLE001 - already warned about this one
-                    pass
+                if not closing:
+                    try:
+                        monitor.close()
+                    except Exception:  # noqa: BLE001 - already warned about this one
+                        pass
 
     def on_batch(self, step: int, epoch: float, loss: float) -> None:
         self._each(lambda m: m.on_batch(step, epoch, loss))
@@ -141,5 +142,5 @@ class Monitors:
         self._each(lambda m: m.on_end(end))
 
     def close(self) -> None:
-        self._each(lambda m: m.close())
+        self._each(lambda m: m.close(), closing=True)
         self.monitors.clear()

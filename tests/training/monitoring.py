@@ -13,7 +13,8 @@ import requests
 @contextlib.contextmanager
 def visdom_server(port: int, env_path: Path):
     """Visdom's own server on 127.0.0.1:port, without the CDN download `python -m visdom.server`
-    does first (no internet here): its run_server.main(), as the module runs it after the download."""
+    does first (no internet here): its run_server.main(), as the module runs it after the download.
+    Yields (URL, the server's process)."""
     process = subprocess.Popen(
         [sys.executable, "-c", "from visdom.server.run_server import main; main()",
          "-port", str(port), "-bind_local", "-env_path", str(env_path), "-logging_level", "WARNING"],
@@ -31,7 +32,7 @@ def visdom_server(port: int, env_path: Path):
                 process.kill()
                 raise RuntimeError(f"visdom server did not start: {process.communicate()[1].decode()[-2000:]}")
             time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process
     finally:
         process.terminate()
         try:

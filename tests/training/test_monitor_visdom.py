@@ -3,9 +3,11 @@ client reads the windows back."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -25,7 +27,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with visdom_server(free_port(), tmp_path_factory.mktemp("visdom-envs")) as url:
+    with visdom_server(free_port(), tmp_path_factory.mktemp("visdom-envs")) as (url, _):
         yield url
 
 
@@ -87,7 +89,7 @@ def test_a_server_that_goes_away_mid_run_is_one_warning(tmp_path, capsys):
     from training.monitor import Monitors
     from training.monitor_visdom import VisdomMonitor
 
-    with visdom_server(free_port(), tmp_path) as url:
+    with visdom_server(free_port(), tmp_path) as (url, _):
         monitors = Monitors({"visdom": VisdomMonitor(url, env="fashion-mnist_goes-away")})
         monitors.on_epoch({"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_acc": 0.5})
     monitors.on_epoch({"epoch": 2, "train_loss": 0.9, "train_acc": 0.6, "test_acc": 0.6})
@@ -95,3 +97,27 @@ def test_a_server_that_goes_away_mid_run_is_one_warning(tmp_path, capsys):
     monitors.close()
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("warning: visdom: ") and not monitors
+
+
+def test_a_stalled_server_never_holds_training_up(tmp_path, capsys, monkeypatch):
+    """The server stopped (SIGSTOP: connections open, no answers): the loop's calls only queue, and
+    the end of the run waits DRAIN_TIMEOUT_S at most, then warns."""
+    from training import monitor_visdom
+    from training.monitor import Monitors
+
+    monkeypatch.setattr(monitor_visdom, "DRAIN_TIMEOUT_S", 2.0)
+    with visdom_server(free_port(), tmp_path) as (url, process):
+        monitors = Monitors({"visdom": monitor_visdom.VisdomMonitor(url, env="fashion-mnist_stalled")})
+        process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            for step in range(1, 201):
+                monitors.on_batch(step, step / 100, 1.0)
+            assert time.monotonic() - started < 1.0
+            started = time.monotonic()
+            monitors.close()
+            assert time.monotonic() - started < 10
+        finally:
+            process.send_signal(signal.SIGCONT)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "the server took over 2 s" in err[0]
