@@ -8,7 +8,6 @@ warning line on stderr and is dropped; training and the artifacts go on as witho
 from __future__ import annotations
 
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 
 # The metrics.json fields a dashboard plots per epoch (the others are the epoch and its seconds).
 EPOCH_METRICS = ("train_loss", "train_acc", "test_acc")
-SAMPLES = 18  # as many test images as samples.png shows
 
 
 class Monitor(Protocol):
@@ -41,9 +39,10 @@ class Monitor(Protocol):
 
 @dataclass
 class RunEnd:
-    """What a finished run shows: its model version and settings, and the test split with the
-    model's logits (numpy, on the CPU). The figures are drawn once, for every dashboard."""
+    """What a finished run shows: its model version and settings, its artifacts folder (the
+    figures), and the test split with the model's logits (numpy, on the CPU)."""
 
+    folder: Path
     version: str
     hyperparameters: dict
     epochs: list[dict]
@@ -65,31 +64,21 @@ class RunEnd:
 
     @cached_property
     def samples_image(self) -> np.ndarray:
-        """samples.png's grid (the seeds' predict_ch3), RGB uint8 [H, W, 3]."""
-        from training.report import plot_samples, spread_sample
-
-        shown = spread_sample(self.labels, SAMPLES)
-        return rendered(lambda out: plot_samples(out, self.images[shown], self.labels[shown],
-                                                 self.predicted[shown], self.classes))
+        """samples.png, the grid of test images titled true / predicted (the seeds' predict_ch3)."""
+        return picture(self.folder / "samples.png")
 
     @cached_property
     def confusion_image(self) -> np.ndarray:
-        """confusion.png, RGB uint8 [H, W, 3]."""
-        from training.report import plot_confusion
-
-        return rendered(lambda out: plot_confusion(out, self.labels, self.predicted, self.classes))
+        """confusion.png."""
+        return picture(self.folder / "confusion.png")
 
 
-def rendered(draw: Callable[[Path], object]) -> np.ndarray:
-    """The PNG that `draw` writes to the path it is given, decoded to RGB: the dashboards show the
-    artifacts' own pictures."""
+def picture(path: Path) -> np.ndarray:
+    """A PNG as RGB uint8 [H, W, 3]: the dashboards show the artifacts' own figures."""
     from PIL import Image
 
-    with tempfile.TemporaryDirectory(prefix="monitor-") as folder:
-        path = Path(folder) / "figure.png"
-        draw(path)
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def run_name(config: TrainConfig, started: datetime | None = None) -> str:

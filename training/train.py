@@ -6,6 +6,7 @@ import.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from training.architectures import ARCHS
@@ -82,7 +83,7 @@ def train(config: TrainConfig) -> dict:
               f"{card['test_accuracy']:.4f}; onnx matches torch to "
               f"{card['export_check']['max_abs_diff']:.1e})")
         if monitors:
-            monitors.on_end(run_end(learner, data, card))
+            monitors.on_end(run_end(learner, data, folder, card))
     finally:
         monitors.close()
     return card
@@ -112,13 +113,14 @@ def open_monitors(config: TrainConfig, run: str) -> Monitors:
     return Monitors(opened)
 
 
-def run_end(learner: Learner, data: Dataset, card: dict) -> RunEnd:
-    """The test split and the trained model's logits on it, on the CPU, for the dashboards."""
+def run_end(learner: Learner, data: Dataset, folder: Path, card: dict) -> RunEnd:
+    """The artifacts, the test split and the trained model's logits on it (on the CPU), for the
+    dashboards."""
     from training.loop import predict_logits
     from training.monitor import RunEnd
 
     test = data.test
-    return RunEnd(version=card["version"], hyperparameters=card["hyperparameters"],
+    return RunEnd(folder=Path(folder), version=card["version"], hyperparameters=card["hyperparameters"],
                   epochs=card["epochs"], classes=card["classes"],
                   images=test.images.cpu().numpy(), labels=test.labels.cpu().numpy(),
                   logits=predict_logits(learner, test).float().cpu().numpy())
