@@ -1,5 +1,6 @@
-# Two images from one file (docker-compose.yml builds both):
+# Three images from one file (docker-compose.yml builds them):
 #   trainer  torch (CPU build) + the training package: writes the artifacts to /models, then exits
+#   monitor  the compose `monitor` profile's dashboards: a Visdom server and TensorBoard, no torch
 #   runtime  the HTTP API: onnxruntime + flask + gunicorn + image decoders + numpy and the app, no
 #            torch; its libraries come from requirements/serve.lock (pinned, hashed)
 # `docker build .` gives the runtime (the last stage). The GPU variant is docker/gpu.Dockerfile.
@@ -10,7 +11,8 @@ ARG BASE_IMAGE=python:3.12-slim
 FROM ${BASE_IMAGE} AS requirements
 WORKDIR /src
 COPY pyproject.toml docker/requirements.py ./
-RUN python3 requirements.py pyproject.toml train > train.txt
+RUN python3 requirements.py pyproject.toml train > train.txt \
+ && grep -E '^(visdom|tornado|tensorboard)\b' train.txt > monitor.txt
 
 # --- trainer: the one-shot `train` service
 FROM ${BASE_IMAGE} AS trainer
@@ -22,19 +24,42 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     MODEL_REPOSITORY=/models
 COPY --from=requirements /src/train.txt /tmp/train.txt
+COPY docker/visdom_py311.sh /tmp/
 # pip is not upgraded on purpose: the venv's own pip is enough, and a newer one would not trust
-# the CA bundle of some build sandboxes.
+# the CA bundle of some build sandboxes. visdom_py311.sh: visdom on a 3.11 base image (it says why).
 RUN python3 -m venv /opt/venv \
+ && sh /tmp/visdom_py311.sh python \
  && pip install --extra-index-url "$TORCH_INDEX_URL" -r /tmp/train.txt
 # Created here so that a fresh named volume mounted on them is owned by the unprivileged user.
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin app \
- && mkdir -p /data /models && chown app:app /data /models
+ && mkdir -p /data /models /runs && chown app:app /data /models /runs
 WORKDIR /app
 COPY inference/ inference/
 COPY training/ training/
 COPY docker/train_entrypoint.py ./
 USER app
 ENTRYPOINT ["python", "train_entrypoint.py"]
+
+# --- monitor: the `visdom` and `tensorboard` services of the compose `monitor` profile
+FROM ${BASE_IMAGE} AS monitor
+ENV PATH=/opt/venv/bin:$PATH \
+    PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+COPY --from=requirements /src/monitor.txt /tmp/monitor.txt
+COPY docker/visdom_py311.sh /tmp/
+# `python -m visdom.server` downloads the page's scripts from CDNs at every start; here they are
+# fetched once, at build time (a build without internet still succeeds: the API works, the page
+# stays blank), and the server starts through run_server.main(), which downloads nothing.
+RUN python3 -m venv /opt/venv \
+ && sh /tmp/visdom_py311.sh python \
+ && pip install -r /tmp/monitor.txt \
+ && python -c "from visdom.server.build import download_scripts; download_scripts()"
+RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin app \
+ && mkdir -p /runs /visdom && chown app:app /runs /visdom
+USER app
+EXPOSE 8097 6006
+# Visdom keeps each environment as a JSON file in -env_path (a volume in compose).
+CMD ["python", "-c", "from visdom.server.run_server import main; main()", "-port", "8097", "-env_path", "/visdom"]
 
 # --- serve-venv: build the runtime's virtualenv from the lock, then drop the installers from it
 FROM ${BASE_IMAGE} AS serve-venv

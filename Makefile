@@ -12,6 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(TORCH_SPEC)
+	sh docker/visdom_py311.sh $(PY)  # visdom on Python 3.11: a build pip's isolation cannot do
 	$(PY) -m pip install -e ".[train,serve,dev,ray]"
 	touch $@
 

@@ -19,6 +19,8 @@ VALUE_FLAGS = {
     "TRAIN_OPTIMIZER": "--optimizer",
     "TRAIN_SEED": "--seed",
     "TRAIN_DEVICE": "--device",
+    "TRAIN_VISDOM": "--visdom",  # e.g. http://visdom:8097 (the compose `monitor` profile)
+    "TRAIN_TENSORBOARD": "--tensorboard",  # e.g. /runs, the volume the `tensorboard` service reads
 }
 # environment variable -> switch, given when the variable is 1/true/yes
 SWITCHES = {"TRAIN_FORCE": "--force", "TRAIN_DRY_RUN": "--dry-run"}

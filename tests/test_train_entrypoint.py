@@ -19,3 +19,9 @@ def test_a_repository_is_published_into():
 def test_a_plain_model_dir_is_written_as_before():
     argv = entrypoint.training_argv({"MODEL_DIR": "/out", "TRAIN_FORCE": "yes"}, [])
     assert argv == ["--data-dir", "/data", "--out", "/out", "--no-progress", "--force"]
+
+
+def test_dashboards_from_the_environment():
+    argv = entrypoint.training_argv({"MODEL_DIR": "/out", "TRAIN_VISDOM": "http://visdom:8097",
+                                     "TRAIN_TENSORBOARD": "/runs"}, [])
+    assert argv[-4:] == ["--visdom", "http://visdom:8097", "--tensorboard", "/runs"]

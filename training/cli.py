@@ -52,11 +52,20 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    help="torch CPU threads; 0 = torch's default, one per core (default: 0)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no per-batch progress bar (the per-epoch lines stay)")
+    p.add_argument("--visdom", metavar="URL", default=None,
+                   help="stream curves, samples and the confusion matrix to the Visdom server at URL "
+                        "(e.g. http://localhost:8097), into an environment named after the run; "
+                        "an unreachable server is one warning line (default: off)")
+    p.add_argument("--tensorboard", metavar="DIR", type=Path, default=None,
+                   help="write TensorBoard logs into DIR/<run>: scalars, images, hparams, "
+                        "embedding (default: off)")
+    p.add_argument("--log-every", type=int, default=d.log_every, metavar="N",
+                   help=f"send the batch loss to the monitors every N batches (default: {d.log_every})")
     a = p.parse_args(argv)
     if a.impl == "scratch" and (a.model != "linear" or a.optimizer != "sgd"):
         p.error("--impl scratch is softmax regression with SGD: use --model linear --optimizer sgd")
-    if a.epochs < 1 or a.batch_size < 1 or a.lr <= 0:
-        p.error("--epochs and --batch-size must be >= 1 and --lr > 0")
+    if a.epochs < 1 or a.batch_size < 1 or a.log_every < 1 or a.lr <= 0:
+        p.error("--epochs, --batch-size and --log-every must be >= 1 and --lr > 0")
     return TrainConfig(**{**vars(a), "data_dir": a.data_dir or default_data_dir()})
 
 

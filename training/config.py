@@ -30,6 +30,12 @@ class TrainConfig:
     # extra threads spin-wait for each other and a small model trains fastest with 1.
     threads: int = 0
     progress: bool = True  # tqdm bar per epoch; the benchmark turns it off
+    # Live monitoring (training/monitor.py): a Visdom server's URL, a TensorBoard log folder (one
+    # subfolder per run, so runs in one folder compare side by side), and how often the batch loss
+    # is sent. Monitoring never stops a run.
+    visdom: str | None = None
+    tensorboard: Path | None = None
+    log_every: int = 10
     # Evaluation batches are large: no gradients are kept, so memory is not the limit.
     eval_batch_size: int = 4096
 

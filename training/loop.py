@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from training.config import TrainConfig
 from training.data import Dataset, Split
+from training.monitor import Monitor
 
 
 class Learner(Protocol):
@@ -81,8 +82,12 @@ def evaluate(learner: Learner, split: Split, batch_size: int = 4096) -> float:
 
 
 def train_epoch(learner: Learner, train: Split, config: TrainConfig,
-                generator: torch.Generator, desc: str) -> tuple[float, float]:
-    """One pass over a fresh shuffle of `train`; returns (mean loss, accuracy) over what it saw."""
+                generator: torch.Generator, desc: str, epoch: int = 1,
+                monitor: Monitor | None = None) -> tuple[float, float]:
+    """One pass over a fresh shuffle of `train`; returns (mean loss, accuracy) over what it saw.
+
+    `monitor.on_batch` gets the batch loss every `config.log_every` batches: reading it off a GPU
+    waits for the device, so not every batch."""
     order = torch.randperm(len(train), generator=generator).to(train.images.device)
     starts = range(0, len(train), config.batch_size)
     if config.dry_run:
@@ -103,21 +108,29 @@ def train_epoch(learner: Learner, train: Split, config: TrainConfig,
         if config.progress and step % refresh == 0:
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}",
                             acc=f"{correct.item() / seen:.3f}", refresh=False)
+        if monitor is not None and (step + 1) % config.log_every == 0:
+            monitor.on_batch(step=(epoch - 1) * len(starts) + step + 1,
+                             epoch=epoch - 1 + (step + 1) / len(starts), loss=loss.item())
     return loss_sum.item() / seen, correct.item() / seen
 
 
-def fit(learner: Learner, data: Dataset, config: TrainConfig) -> list[dict]:
-    """Train for `config.epochs`, evaluating on the test split after each; per-epoch metrics."""
+def fit(learner: Learner, data: Dataset, config: TrainConfig,
+        monitor: Monitor | None = None) -> list[dict]:
+    """Train for `config.epochs`, evaluating on the test split after each; per-epoch metrics,
+    each also handed to `monitor.on_epoch` as soon as it is known."""
     generator = torch.Generator().manual_seed(config.seed)  # the shuffle, apart from the init
     history = []
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         desc = f"epoch {epoch}/{config.epochs}"
-        train_loss, train_acc = train_epoch(learner, data.train, config, generator, desc)
+        train_loss, train_acc = train_epoch(learner, data.train, config, generator, desc,
+                                            epoch, monitor)
         test_acc = evaluate(learner, data.test, config.eval_batch_size)
         seconds = time.perf_counter() - started
         history.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                         "test_acc": test_acc, "seconds": round(seconds, 4)})
         print(f"{desc}  train_loss {train_loss:.4f}  train_acc {train_acc:.4f}  "
               f"test_acc {test_acc:.4f}  {seconds:.2f}s", flush=True)
+        if monitor is not None:
+            monitor.on_epoch(history[-1])
     return history

@@ -6,10 +6,18 @@ import.
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from training.architectures import ARCHS
 from training.config import TrainConfig
 from training.errors import DeviceError
 from training.outputs import has_model, repository_has_model
+
+if TYPE_CHECKING:
+    from training.data import Dataset
+    from training.loop import Learner
+    from training.monitor import Monitors, RunEnd
 
 
 def resolve_device(name: str):
@@ -44,6 +52,7 @@ def train(config: TrainConfig) -> dict:
     from training.models import new_model, parameter_count
     from training.scratch import ScratchSoftmaxRegression
     from training.loop import ModuleLearner, fit, make_optimizer
+    from training.monitor import run_name
 
     device = resolve_device(config.device)
     if config.threads > 0:
@@ -60,15 +69,58 @@ def train(config: TrainConfig) -> dict:
         learner = ModuleLearner(model, make_optimizer(config.optimizer, model, config.lr))
     print(f"model: {config.model} ({parameter_count(model)} parameters), impl {config.impl}, "
           f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs")
-    epochs = fit(learner, data, config)
-    trained = learner.to_module() if config.impl == "scratch" else model
-    arch = {"name": config.model, "layers": ARCHS[config.model]}
-    if config.publish:
-        folder, card = publish(config.publish, trained, arch, config.impl, data, config.hyperparameters(), epochs)
-    else:
-        folder = config.out
-        card = write_artifacts(folder, trained, arch, config.impl, data, config.hyperparameters(), epochs)
-    print(f"wrote {folder} (version {card['version']}, test accuracy "
-          f"{card['test_accuracy']:.4f}; onnx matches torch to "
-          f"{card['export_check']['max_abs_diff']:.1e})")
+    monitors = open_monitors(config, run_name(config))
+    try:
+        epochs = fit(learner, data, config, monitors or None)  # none: no batch loss read back
+        trained = learner.to_module() if config.impl == "scratch" else model
+        arch = {"name": config.model, "layers": ARCHS[config.model]}
+        if config.publish:
+            folder, card = publish(config.publish, trained, arch, config.impl, data, config.hyperparameters(), epochs)
+        else:
+            folder = config.out
+            card = write_artifacts(folder, trained, arch, config.impl, data, config.hyperparameters(), epochs)
+        print(f"wrote {folder} (version {card['version']}, test accuracy "
+              f"{card['test_accuracy']:.4f}; onnx matches torch to "
+              f"{card['export_check']['max_abs_diff']:.1e})")
+        if monitors:
+            monitors.on_end(run_end(learner, data, folder, card))
+    finally:
+        monitors.close()
     return card
+
+
+def open_monitors(config: TrainConfig, run: str) -> Monitors:
+    """The dashboards the config asks for; one that cannot start is a warning line, not an error."""
+    from training.monitor import Monitors, warn
+
+    opened = {}
+    if config.visdom:
+        try:
+            from training.monitor_visdom import VisdomMonitor
+
+            opened["visdom"] = VisdomMonitor(config.visdom, env=f"fashion-mnist_{run}")
+        except Exception as e:  # noqa: BLE001 - no dashboard problem may stop training
+            warn(f"visdom at {config.visdom}", e)
+    if config.tensorboard:
+        try:
+            from training.monitor_tensorboard import TensorBoardMonitor
+
+            opened["tensorboard"] = TensorBoardMonitor(config.tensorboard / run)
+        except Exception as e:  # noqa: BLE001
+            warn(f"tensorboard in {config.tensorboard}", e)
+    for name, monitor in opened.items():
+        print(f"monitor: {name} {monitor.where}", flush=True)
+    return Monitors(opened)
+
+
+def run_end(learner: Learner, data: Dataset, folder: Path, card: dict) -> RunEnd:
+    """The artifacts, the test split and the trained model's logits on it (on the CPU), for the
+    dashboards."""
+    from training.loop import predict_logits
+    from training.monitor import RunEnd
+
+    test = data.test
+    return RunEnd(folder=Path(folder), version=card["version"], hyperparameters=card["hyperparameters"],
+                  epochs=card["epochs"], classes=card["classes"],
+                  images=test.images.cpu().numpy(), labels=test.labels.cpu().numpy(),
+                  logits=predict_logits(learner, test).float().cpu().numpy())
