@@ -2,7 +2,8 @@
 `Authorization: Bearer <key>` or `X-API-Key: <key>`; a missing or wrong one is a 401. Without keys
 the service is open.
 
-Open whatever the keys: the probes (/healthz, /readyz), and the files a browser loads before it can
+Open whatever the keys: the probes (/healthz, /readyz, and the v2 protocol's /v2/health/live and
+/v2/health/ready, which KServe's probes call; a kubelet probe cannot read a Secret), and the files a browser loads before it can
 send a key: the page (/, /page/...) and the API's documentation (/openapi.json, /docs/...), whose
 Swagger UI sends the key once entered under "Authorize". The page asks for a key when the API
 answers 401.
@@ -23,7 +24,8 @@ from inference.errors import InputError
 
 # The environ key gunicorn's access logger reads (app/worker.py spells it out, as for the request id).
 KEY_ID = "app.key_id"
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/openapi.json", "/docs"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/", "/openapi.json",
+                        "/docs"})
 OPEN_PREFIXES = ("/page/", "/docs/")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="fashion-mnist"'}
 

@@ -43,6 +43,7 @@ class Settings:
     threads_per_worker: int = 1  # intra-op threads of onnxruntime / torch in each worker
     log_level: str = "info"
     port: int = 8000
+    host: str = "0.0.0.0"  # the address gunicorn listens on; 127.0.0.1 keeps it to this machine
     # Keys a client must send (Authorization: Bearer or X-API-Key); none: the service is open.
     # API_KEYS is comma-separated; the keys of API_KEYS_FILE (one a line, for Docker and Kubernetes
     # secrets) are added to them. Kept out of repr so that a logged Settings never shows a key.
@@ -95,6 +96,7 @@ _RULES = {
     "threads_per_worker": "a positive integer",
     "log_level": " or ".join(LOG_LEVELS),
     "port": "an integer in 1..65535",
+    "host": "an address to listen on, e.g. 0.0.0.0, 127.0.0.1 or ::",
     "api_keys": "comma-separated keys",
     "api_keys_file": "a readable file of keys, one a line",
 }
@@ -107,6 +109,10 @@ def _parse(name: str, raw: str):
     """One setting's typed value; ValueError when it breaks its rule."""
     if name in ("model_dir", "model_repository", "api_keys_file"):
         return Path(raw)
+    if name == "host":
+        if any(c.isspace() or c in "[]/" for c in raw):
+            raise ValueError(name)
+        return raw
     if name == "api_keys":
         keys = _keys(raw.split(","))
         if not keys:  # only commas and blanks: never a service left open by mistake

@@ -10,9 +10,9 @@ from tests.conftest import serving_app
 
 PIXELS = {"image": [0] * 784}
 NEEDS_KEY = [("get", "/metrics", None), ("post", "/predict", PIXELS), ("get", "/v1/models/fashion-mnist", None),
-             ("get", "/v2", None), ("get", "/v2/health/ready", None), ("get", "/v2/models/fashion-mnist", None),
+             ("get", "/v2", None), ("get", "/v2/models/fashion-mnist", None),
              ("post", "/v2/models/fashion-mnist/infer", {"inputs": []}), ("get", "/nope", None)]
-OPEN = ["/healthz", "/readyz", "/", "/page/page.js", "/openapi.json", "/docs/"]
+OPEN = ["/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/", "/page/page.js", "/openapi.json", "/docs/"]
 
 
 @pytest.fixture(scope="module")
