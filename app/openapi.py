@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from app.auth import OPEN_PATHS, OPEN_PREFIXES
 from inference.decode import SIZE
 
 # Headers app/access.py puts on every answer (X-Model-Version once a model is loaded).
@@ -42,6 +43,27 @@ _VERSION = {"name": "model_version", "in": "path", "required": True,
             "schema": {"type": "string", "examples": ["1"]},
             "description": "A version from the model metadata's `versions` (a plain MODEL_DIR serves `1`); "
                            "any other is a 404."}
+
+
+_SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "`Authorization: Bearer <key>`, a key of API_KEYS or API_KEYS_FILE (when set)."},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "The same keys, in the `X-API-Key` header."},
+}
+
+
+def _secure(paths: dict) -> None:
+    """The open routes (app/auth.py) need no key; every other one may answer 401."""
+    for path, item in paths.items():
+        for operation in item.values():
+            if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+                operation["security"] = []
+                continue
+            v2 = path.startswith("/v2")
+            operation["responses"]["401"] = _answer(
+                "With API keys on: no key or a wrong one.", _json(_ref("ErrorV2" if v2 else "Error")),
+                headers={"WWW-Authenticate": {"schema": {"type": "string"}, "description": "`Bearer`."}})
 
 
 def _ref(name: str) -> dict:
@@ -268,6 +290,7 @@ def document() -> dict:
             404, 503, v2=True, tags=v2, parameters=parameters)),
         **_v2_model_paths("/infer", _infer),
     }
+    _secure(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Fashion-MNIST serving", "version": "1",
@@ -277,5 +300,7 @@ def document() -> dict:
                                 "other methods, in the error form of their prefix. docs/v2-protocol.md has "
                                 "examples."},
         "paths": paths,
-        "components": {"schemas": _schemas(), "headers": _HEADERS},
+        "components": {"schemas": _schemas(), "headers": _HEADERS, "securitySchemes": _SECURITY_SCHEMES},
+        # Either scheme; only when the service has API keys (API_KEYS, API_KEYS_FILE), else no key is needed.
+        "security": [{"bearer": []}, {"apiKey": []}],
     }
