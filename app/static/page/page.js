@@ -10,6 +10,7 @@
   // A short headline per API error status; the API's own message follows it.
   const HEADLINES = {
     400: "The service could not read this file as an image.",
+    401: "The service needs an API key.",
     413: "The file is too large for the service.",
     415: "The service does not accept this kind of file.",
     422: "The service refused this input.",
@@ -38,6 +39,41 @@
       status.textContent = "The service does not answer.";
     }
   }
+
+  // ---------- the API key ----------
+  // Asked for only when the service answers 401, kept in this tab's sessionStorage only (gone when
+  // the tab closes), and sent as a Bearer token with each prediction.
+
+  const KEY_STORE = "fashion-mnist-api-key";
+  const keyForm = byId("key-form");
+  const keyInput = byId("api-key");
+  const keyNote = byId("key-note");
+  const waitingForKey = []; // predictions to send again once a key is entered
+
+  function keyHeaders() {
+    const key = sessionStorage.getItem(KEY_STORE);
+    return key ? { Authorization: `Bearer ${key}` } : {};
+  }
+
+  function askForKey(retry) {
+    const refused = sessionStorage.getItem(KEY_STORE) !== null;
+    sessionStorage.removeItem(KEY_STORE);
+    waitingForKey.push(retry);
+    keyNote.textContent = refused ? "The service did not accept that key; enter another."
+      : "This service needs an API key; the images wait until you enter it.";
+    keyForm.hidden = false;
+    keyInput.focus();
+  }
+
+  keyForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = keyInput.value.trim();
+    if (!key) return;
+    sessionStorage.setItem(KEY_STORE, key);
+    keyInput.value = "";
+    keyForm.hidden = true;
+    waitingForKey.splice(0).forEach((retry) => retry());
+  });
 
   // ---------- result cards ----------
 
@@ -114,11 +150,16 @@
     form.append("image", blob, filename);
     let response;
     try {
-      response = await fetch(PREDICT_URL, { method: "POST", body: form, headers: { Accept: "application/json" } });
+      response = await fetch(PREDICT_URL, { method: "POST", body: form,
+        headers: { Accept: "application/json", ...keyHeaders() } });
     } catch (error) {
       showError(card, { headline: "The service could not be reached, or it closed the connection.",
         detail: "It can do that for a file over its upload limit." });
       return;
+    }
+    if (response.status === 401) {
+      card.querySelector(".label").textContent = "Waiting for the API key…";
+      return new Promise((resolve) => askForKey(() => resolve(predictInto(card, blob, filename))));
     }
     const body = await response.json().catch(() => null);
     if (response.ok && body && body.label !== undefined) showPrediction(card, body);
