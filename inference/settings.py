@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
@@ -45,7 +46,7 @@ class Settings:
     port: int = 8000
     host: str = "0.0.0.0"  # the address gunicorn listens on; 127.0.0.1 keeps it to this machine
     # Keys a client must send (Authorization: Bearer or X-API-Key); none: the service is open.
-    # API_KEYS is comma-separated; the keys of API_KEYS_FILE (one a line, for Docker and Kubernetes
+    # API_KEYS is comma- (or blank-) separated; the keys of API_KEYS_FILE (one a line, for Docker and Kubernetes
     # secrets) are added to them. Kept out of repr so that a logged Settings never shows a key.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     api_keys_file: Path | None = None
@@ -97,7 +98,7 @@ _RULES = {
     "log_level": " or ".join(LOG_LEVELS),
     "port": "an integer in 1..65535",
     "host": "an address to listen on, e.g. 0.0.0.0, 127.0.0.1 or ::",
-    "api_keys": "comma-separated keys",
+    "api_keys": "keys separated by commas or blanks",
     "api_keys_file": "a readable file of keys, one a line",
 }
 
@@ -114,7 +115,7 @@ def _parse(name: str, raw: str):
             raise ValueError(name)
         return raw
     if name == "api_keys":
-        keys = _keys(raw.split(","))
+        keys = _keys(re.split(r"[,\s]+", raw))
         if not keys:  # only commas and blanks: never a service left open by mistake
             raise ValueError(name)
         return keys

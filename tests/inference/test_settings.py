@@ -48,6 +48,7 @@ def test_api_keys_from_the_list_and_the_file(tmp_path):
     secret.write_text("c\n\n a \n")
     assert Settings.from_env({}).api_keys == ()
     assert Settings.from_env({"API_KEYS": " a, b,,a "}).api_keys == ("a", "b")
+    assert Settings.from_env({"API_KEYS": "a\nb c"}).api_keys == ("a", "b", "c")  # a Secret's lines
     assert Settings.from_env({"API_KEYS": "a,b", "API_KEYS_FILE": str(secret)}).api_keys == ("a", "b", "c")
     assert Settings.from_env({"API_KEYS_FILE": str(secret)}).api_keys == ("c", "a")
     assert "sesame" not in repr(Settings.from_env({"API_KEYS": "sesame"}))
