@@ -18,7 +18,8 @@ counts metrics.
     .venv/bin/python benchmarks/serve_load.py --served-parts --repeats 4   # what each part costs, served
     .venv/bin/python benchmarks/serve_load.py --calibrate   # ours against ours: the machine's noise
 
-Needs `wrk` (apt-get install wrk) and the real sample ($FASHION_MNIST_DIR) for the image.
+Needs `wrk` (apt-get install wrk) and the real sample ($FASHION_MNIST_DIR) for the image. With
+API_KEY=<key> in the environment the servers require that key and every request sends it.
 """
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "image/png"
+local key = os.getenv("API_KEY")
+if key and key ~= "" then wrk.headers["Authorization"] = "Bearer " .. key end
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %d %d %f %f\\n", summary.requests, summary.duration,
@@ -131,7 +134,8 @@ def make_ours_without(parts: str):
 
 def start(name: str, env: dict, log_dir: Path, app_spec: str | None = None,
           root: Path = ROOT) -> tuple[subprocess.Popen, str]:
-    """`gunicorn -c gunicorn.conf.py` in `root` (this checkout, or another one to compare with)."""
+    """`gunicorn -c gunicorn.conf.py` in `root` (this checkout, or another one to compare with). With
+    API_KEY set, the server requires it (API_KEYS) and wrk sends it: the key check is measured too."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -139,7 +143,8 @@ def start(name: str, env: dict, log_dir: Path, app_spec: str | None = None,
     if app_spec:
         command += ["--pythonpath", str(ROOT / "benchmarks"), app_spec]
     log = (log_dir / f"{name}.log").open("w")
-    process = subprocess.Popen(command, cwd=root, env={**os.environ, **env, "PORT": str(port)},
+    keys = {"API_KEYS": os.environ["API_KEY"]} if os.environ.get("API_KEY") else {}
+    process = subprocess.Popen(command, cwd=root, env={**os.environ, **keys, **env, "PORT": str(port)},
                                stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
