@@ -63,7 +63,7 @@ end
 STAGE_CPU = """
 import sys, time
 from pathlib import Path
-from app.predict_inputs import decode_batch
+from inference.decode import decode_batch
 from inference.predictor import Predictor
 data = Path(sys.argv[1]).read_bytes()
 predictor = Predictor.load(Path(sys.argv[2]), backend="onnx", device="cpu", threads=1)
@@ -513,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nthis checkout / {args.baseline_root}: ratios {worst:.2f} - {best:.2f}; mean by level: {means}")
             return 0
         print(f"\nworst ratio ours/bare: {worst:.2f} (target >= 0.7). CPU: master + workers, user + system, "
-              "from /proc over each run; decode and model: CPU µs of app.predict_inputs.decode_batch and "
+              "from /proc over each run; decode and model: CPU µs of inference.decode.decode_batch and "
               "Predictor.predict on the same image alone, in a separate process (best of 3); "
               "rest = CPU - decode - model: HTTP, gunicorn, Flask, hooks, logging, metrics.")
         print("unfair runs (a worker under half an equal share of the requests): "
