@@ -187,3 +187,22 @@ def test_run_train_force_rolls_out_a_new_version_without_restart(stack):
     versions = requests.get(f"{base_url}/v1/models/fashion-mnist", timeout=10).json()["versions"]
     assert [(v["version"], v["status"]) for v in versions][0] == (2, "serving")
     assert project.logs("api").count("Booting worker") == boots  # no restart
+
+
+def test_recreating_the_api_container_never_leaves_the_proxy_answering_502(stack):
+    """Issue 23: `up -d --force-recreate api` (an upgrade) gives the api container a new address;
+    the proxy, not restarted, looks it up again and serves within seconds of the api being ready."""
+    project, base_url = stack
+    wait_ready(base_url)
+    proxy_before, api_before = project.container("proxy"), project.container("api")
+    address = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    ip_before = project.engine_run("inspect", "-f", address, api_before).split()
+    project.compose("up", "-d", "--no-deps", "--force-recreate", "api", timeout=300)
+    api_after = project.container("api")
+    assert api_after != api_before
+    ip_after = project.engine_run("inspect", "-f", address, api_after).split()
+    print(f"\napi address {ip_before} -> {ip_after}")
+    wait_ready(base_url)  # through the proxy: the new address was found
+    statuses = [requests.get(f"{base_url}/readyz", timeout=10).status_code for _ in range(40)]
+    assert set(statuses) == {200}, statuses
+    assert project.container("proxy") == proxy_before  # the same proxy, never restarted
