@@ -100,3 +100,13 @@ def test_a_server_without_keys_beyond_loopback_warns_once(gunicorn_server, train
     local = gunicorn_server(trained_model_dir, workers=1, env={"HOST": "127.0.0.1"})
     local.stop()
     assert "no API keys" not in local.log()
+
+
+@pytest.mark.parametrize("datatype", [["FP32"], {"a": 1}, None, 7, True])
+def test_a_type_confused_v2_body_is_a_400_naming_the_field(server, datatype):
+    # The fuzzer's find: a list or object as `datatype` was a 500 (unhashable type).
+    body = {"inputs": [{"name": "image", "datatype": datatype, "shape": [1, 784], "data": [0.0] * 784}]}
+    response = requests.post(f"{server.url}/v2/models/fashion-mnist/infer", json=body, timeout=10,
+                             headers={"X-API-Key": KEYS[0]})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("inputs[0].datatype must be string")
