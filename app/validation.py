@@ -29,9 +29,12 @@ def _validator(name: str):
 def problem(name: str, payload) -> str | None:
     """What is wrong with `payload` under the schema `name` (components/schemas), or None."""
     validator = _validator(name)
-    if validator.is_valid(payload):
-        return None
-    error = next(iter(validator.iter_errors(payload)))
+    try:
+        if validator.is_valid(payload):
+            return None
+        error = next(iter(validator.iter_errors(payload)))
+    except ValueError:  # jsonschema-rs's "Recursion limit reached": arrays nested hundreds deep
+        return "the body is nested too deeply"
     return _describe(error, payload)
 
 

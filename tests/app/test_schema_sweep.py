@@ -136,3 +136,17 @@ def _at(body, path):
     for part in path:
         body = body[part]
     return body
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/predict", '{"image": ' + "[" * 950 + "0" + "]" * 950 + "}"),
+    ("/predict", '{"images": [' + "[" * 950 + "0" + "]" * 950 + "]}"),
+    (V2, '{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1], "data": [0], "parameters": {"x": '
+     + "[" * 950 + "0" + "]" * 950 + "}}]}"),
+    (V2, '{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1], "data": ' + "[" * 950 + "0" + "]" * 950
+     + "}]}"),
+])
+def test_arrays_nested_hundreds_deep_are_a_400(client, path, body):
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.get_json() is not None
