@@ -45,9 +45,11 @@ def render(env: dict | None = None) -> str:
                              f"{'1' if name == 'PROXY_RATE_LIMIT' else '0'} or more")
         values[name] = str(number)
     if not values["RESOLVER"]:
-        # The container's own DNS, the one that knows the compose service names.
+        # The container network's own DNS, the one that knows the compose service names: the first
+        # nameserver. Not the others (podman lists the host's after its aardvark-dns): nginx asks its
+        # resolvers in turn, and one that does not know `api` would make every other lookup a 502.
         servers = nameservers(RESOLV_CONF.read_text()) if RESOLV_CONF.exists() else []
-        values["RESOLVER"] = " ".join(servers) or "127.0.0.11"
+        values["RESOLVER"] = servers[0] if servers else "127.0.0.11"
     return string.Template(TEMPLATE.read_text()).safe_substitute(values)
 
 
