@@ -71,6 +71,10 @@ def stack(engine, fmnist_dir):
         "WEB_CONCURRENCY": "2",
         "PROXY_HEADER_TIMEOUT_S": "3",
         "PROXY_BODY_TIMEOUT_S": "3",
+        # Every client here is this one machine: one address to the per-address rate limit, whose
+        # 429s tests/reliability/test_door.py checks on the same config.
+        "PROXY_RATE_LIMIT": "100000",
+        "PROXY_RATE_BURST": "100000",
     })
     base_url = f"http://127.0.0.1:{port}"
     try:
