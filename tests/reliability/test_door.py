@@ -42,6 +42,6 @@ def test_fifty_wrong_key_clients_do_not_starve_keyed_ones(server):
         attacked = normal_load(server.url, 4, clients=2, headers=keyed)
     assert alone["failures"] == attacked["failures"] == 0, (alone, attacked)
     # benchmarks/wrong_keys.py measures the figures (benchmarks/README.md); here a bound loose
-    # enough for a busy two-core machine: p99 within 250 ms and a third of the throughput kept.
+    # enough for a busy two-core machine: p99 within 250 ms and a fifth of the throughput kept.
     assert attacked["p99_ms"] < 250, (alone, attacked)
-    assert attacked["requests"] > alone["requests"] / 3, (alone, attacked)
+    assert attacked["requests"] > alone["requests"] / 5, (alone, attacked)
