@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 
-from app.boot import check_before_fork
+from app.boot import check_before_fork, check_port_free, warn_if_open
 from inference.settings import Settings
 
 try:
@@ -17,7 +17,7 @@ except ValueError as exc:
     sys.exit(f"invalid setting: {exc}")
 
 wsgi_app = "app.wsgi:app"
-bind = f"0.0.0.0:{settings.port}"
+bind = f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"
 workers = settings.web_concurrency
 # Threads per worker for connections, not for compute (THREADS_PER_WORKER sets onnxruntime's):
 # keep-alive and slow uploads do not hold a whole worker, and /healthz answers beside a long batch.
@@ -30,7 +30,8 @@ threads = 4
 # the kernel hands each new connection to one of them by a hash of its addresses. With one shared
 # socket the gthread workers race to accept: the one awake first takes a burst of connections
 # whole, keep-alive binds each connection to its worker for life, and the other worker idles
-# (benchmarks/README.md).
+# (benchmarks/README.md). The kernel would also let a second server share the port this way, so
+# on_starting refuses to start when something already listens there (app/boot.py).
 reuse_port = True
 preload_app = False
 control_socket_disable = True  # no shared ~/.gunicorn socket: several instances may run side by side
@@ -62,9 +63,12 @@ logconfig_dict = {
 
 
 def on_starting(server):
-    """Before forking: refuse a missing or mismatched model with one line, and give the workers a
-    fresh folder for their metrics."""
+    """Before forking: refuse a port in use or a missing or mismatched model with one line, warn
+    when no API key guards a port open beyond this machine, and give the workers a fresh folder
+    for their metrics."""
+    check_port_free(server.cfg.address, server.log)
     check_before_fork(settings, server.log)
+    warn_if_open(settings, server.cfg.address, server.log)
     # prometheus_client picks its multiprocess mode when first imported: the workers, which import
     # it after the fork, see this variable. The master must not import it before this line.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fmnist-metrics-", dir=SHM)

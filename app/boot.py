@@ -15,8 +15,10 @@ gunicorn.conf.py), so they never outlive it.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import socket
 import sys
 
 from inference.errors import ModelLoadError
@@ -34,6 +36,47 @@ def check_before_fork(settings: Settings, logger) -> None:
     except ModelLoadError as exc:
         logger.critical("cannot serve: %s", exc)
         sys.exit(WORKER_BOOT_ERROR)
+
+
+def check_port_free(addresses, logger) -> None:
+    """The master's check that nothing listens on its (host, port) addresses yet: exit 1 with one
+    line if something does. The workers open their own SO_REUSEPORT sockets (gunicorn.conf.py), which
+    the kernel would let share a port with another server's, so that a stale server kept answering
+    beside this one. A probe socket without SO_REUSEPORT cannot bind where a socket listens."""
+    for address in addresses:
+        if not isinstance(address, tuple):  # a unix socket path: gunicorn itself refuses one in use
+            continue
+        host, port = address[0], address[1]
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # A closed server's connections in TIME_WAIT do not count, as for gunicorn's own bind.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                logger.critical("cannot listen on %s:%s: %s (is another server running on this port? "
+                                "stop it or set PORT)", host, port, exc.strerror or exc)
+                sys.exit(1)
+
+
+def warn_if_open(settings: Settings, addresses, logger) -> None:
+    """One warning line when the service has no API keys and listens beyond this machine."""
+    if settings.api_keys:
+        return
+    hosts = [address[0] for address in addresses if isinstance(address, tuple)]
+    public = [host for host in hosts if not _loopback(host)]
+    if public:
+        logger.warning("no API keys (API_KEYS, API_KEYS_FILE): every route is open to whoever reaches %s",
+                       ", ".join(f"{host}:{settings.port}" for host in public))
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
 
 def model_required() -> bool:

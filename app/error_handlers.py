@@ -25,7 +25,9 @@ def error_response(status: int, code: str, message: str):
 def init_app(app: Flask) -> None:
     @app.errorhandler(InputError)
     def input_error(exc: InputError):
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        response.headers.update(getattr(exc, "headers", None) or {})  # a 401's WWW-Authenticate
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

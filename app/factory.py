@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app import access, error_handlers
+from app import access, auth, error_handlers
 from app.context import EXTENSION
 from app.json_provider import OrjsonProvider
 from app.routes import docs, explain, health, metadata, metrics, page, predict, v2
@@ -18,6 +18,7 @@ def create_app(state: ModelState) -> Flask:
     app.json = OrjsonProvider(app)  # keys in insertion order: probabilities in class-index order
     app.extensions[EXTENSION] = state
     access.init_app(app)
+    auth.init_app(app, state.settings.api_keys)  # after access: a 401 gets its request id
     error_handlers.init_app(app)
     for blueprint in (predict.bp, explain.bp, health.bp, metadata.bp, metrics.bp, page.bp, v2.bp, docs.bp):
         app.register_blueprint(blueprint)

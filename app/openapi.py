@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from app.auth import OPEN_PATHS, OPEN_PREFIXES
 from inference.decode import SIZE
 
 # Headers app/access.py puts on every answer (X-Model-Version once a model is loaded).
@@ -19,16 +20,19 @@ _HEADERS = {
                         "schema": {"type": "string"}},
 }
 _ERROR_TEXT = {
-    400: "Not a readable image, invalid JSON or base64.",
+    400: "Not a readable image, invalid JSON or base64, or a JSON body that breaks its schema: a field "
+         "missing or of the wrong type (the message names the field).",
     404: "Unknown path.",
     413: "The body is over MAX_UPLOAD_MB, more images than MAX_BATCH, or an image over 50 megapixels.",
     415: "Unsupported content type.",
-    422: "Well-formed but wrong: missing field, wrong shape, pixel values out of range; for /explain, a "
-         "model that cannot explain (`explain_unavailable`: retrain it).",
+    422: "Well-formed and well-typed but wrong: pixel values of the wrong shape or out of range, a multipart "
+         "body without an `image` field; for /explain, a model that cannot explain (`explain_unavailable`: "
+         "retrain it).",
     503: "The model is not loaded yet.",
 }
 _V2_ERROR_TEXT = {
-    400: "A bad inference request: invalid JSON, an unknown input or output name, a wrong datatype, "
+    400: "A bad inference request: invalid JSON, a field of the wrong type (named in the message), an "
+         "unknown input or output name, a wrong datatype, "
          "shape or element count, binary sizes that do not add up, an unreadable image.",
     404: "Unknown model or version.",
     413: "The body is over MAX_UPLOAD_MB, the batch over MAX_BATCH, or an image over 50 megapixels.",
@@ -55,6 +59,27 @@ _PREDICT_BODY = {"required": True, "content": {
         "description": "One or more image files (field repeated)."}}}},
     "image/*": _RAW_IMAGE, "application/octet-stream": _RAW_IMAGE,
     "application/json": {"schema": {"$ref": "#/components/schemas/PredictJson"}}}}
+
+
+_SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "`Authorization: Bearer <key>`, a key of API_KEYS or API_KEYS_FILE (when set)."},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "The same keys, in the `X-API-Key` header."},
+}
+
+
+def _secure(paths: dict) -> None:
+    """The open routes (app/auth.py) need no key; every other one may answer 401."""
+    for path, item in paths.items():
+        for operation in item.values():
+            if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+                operation["security"] = []
+                continue
+            v2 = path.startswith("/v2")
+            operation["responses"]["401"] = _answer(
+                "With API keys on: no key or a wrong one.", _json(_ref("ErrorV2" if v2 else "Error")),
+                headers={"WWW-Authenticate": {"schema": {"type": "string"}, "description": "`Bearer`."}})
 
 
 def _ref(name: str) -> dict:
@@ -122,18 +147,20 @@ def _infer(parameters: list[dict]) -> dict:
 
 
 def _schemas() -> dict:
-    def pixel_arrays(value: dict) -> list[dict]:
-        return [{"type": "array", "items": value, "minItems": SIZE * SIZE, "maxItems": SIZE * SIZE},
-                {"type": "array", "minItems": SIZE, "maxItems": SIZE,
-                 "items": {"type": "array", "items": value, "minItems": SIZE, "maxItems": SIZE}}]
-
-    pixels = {"description": f"{SIZE}x{SIZE} nested or {SIZE * SIZE} flat pixel values, light object on "
-                             "dark: integers on the 0..255 scale, or (when any value is a float) all in [0, 1].",
-              "anyOf": [*pixel_arrays({"type": "integer", "minimum": 0, "maximum": 255}),
-                        *pixel_arrays({"type": "number", "minimum": 0, "maximum": 1})]}
-    image = {"oneOf": [{"type": "string", "description": "Base64 of an image file (a data: URL is fine)."},
-                       pixels]}
+    # Types only: the decoder answers a wrong shape or a value out of range with its own 422
+    # (invalid_shape, out_of_range), which says more than a schema error would.
+    number = {"type": "number"}
+    pixels = {"description": f"{SIZE}x{SIZE} nested or {SIZE * SIZE} flat pixel values, light object on dark: "
+                             "integers on the 0..255 scale, or (when any value is a float) all in [0, 1]; "
+                             "another shape or a value out of range is a 422.",
+              "anyOf": [{"type": "array", "items": number, "examples": [[0] * (SIZE * SIZE)]},
+                        {"type": "array", "items": {"type": "array", "items": number}}]}
+    image = {"description": "Base64 of an image file (a data: URL is fine), or pixel values.",
+             "oneOf": [{"type": "string"}, pixels]}
+    # binary_data_size, binary_data and binary_data_output are the binary tensor data extension's.
     parameters = {"type": "object", "description": "Name/value pairs.",
+                  "properties": {"binary_data_size": {"type": "integer", "minimum": 0},
+                                 "binary_data": {"type": "boolean"}, "binary_data_output": {"type": "boolean"}},
                   "additionalProperties": {"type": ["string", "number", "boolean"]}}
     tensor_meta = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
         "name": {"type": "string"}, "datatype": {"type": "string"},
@@ -209,15 +236,19 @@ def _schemas() -> dict:
                                               "items": {"type": "array", "minItems": SIZE, "maxItems": SIZE,
                                                         "items": {"type": "number"}}}}}}}},
         "PredictJson": {"type": "object", "description": "Exactly one of `image` (one answer object) or "
-                                                         "`images` (`{\"predictions\": [...]}`).",
+                                                         "`images` (`{\"predictions\": [...]}`); a field of "
+                                                         "the wrong type is a 400 naming it.",
                         "properties": {"image": image, "images": {"type": "array", "minItems": 1, "items": image}},
                         "oneOf": [{"required": ["image"]}, {"required": ["images"]}]},
         "Parameters": parameters,
         "MetadataTensor": tensor_meta,
+        # The protocol's types here; this model's own rules (one input named `image`, three datatypes,
+        # three outputs) are checked by the service with messages of their own, as described.
         "RequestInput": {"type": "object", "required": ["name", "shape", "datatype"], "properties": {
-            "name": {"const": "image"},
-            "shape": {**shape, "maxItems": 32},
-            "datatype": {"enum": ["FP32", "UINT8", "BYTES"],
+            "name": {"type": "string", "examples": ["image"],
+                     "description": "This model has one input, `image`."},
+            "shape": {**shape, "maxItems": 32},  # numpy refuses arrays of more than 64 (32 before numpy 2)
+            "datatype": {"type": "string", "examples": ["FP32", "UINT8", "BYTES"],
                          "description": "`FP32` ([N,1,28,28], [N,28,28] or [N,784] in [0, 1]), `UINT8` (same "
                                         "shapes, 0..255) or `BYTES` ([N] or [N,1] image files: base64 text in "
                                         "JSON, raw as binary data)."},
@@ -225,12 +256,13 @@ def _schemas() -> dict:
             "data": {"type": "array", "description": "Row-major elements, flat or nested; absent when the "
                                                      "parameter `binary_data_size` gives binary data."}}},
         "RequestOutput": {"type": "object", "required": ["name"], "properties": {
-            "name": {"type": "string", "enum": ["probabilities", "class_index", "label"]},
+            "name": {"type": "string", "examples": ["probabilities", "class_index", "label"],
+                     "description": "`probabilities`, `class_index` or `label`."},
             "parameters": parameters}},
         "InferenceRequest": {"type": "object", "required": ["inputs"], "properties": {
             "id": {"type": "string", "description": "Echoed in the response."},
             "parameters": parameters,
-            "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": _ref("RequestInput")},
+            "inputs": {"type": "array", "minItems": 1, "items": _ref("RequestInput")},
             "outputs": {"type": "array", "items": _ref("RequestOutput"),
                         "description": "Which outputs, and `binary_data` per output; default all."}}},
         "InferenceResponse": {"type": "object", "required": ["model_name", "outputs"], "properties": {
@@ -334,6 +366,7 @@ def document() -> dict:
             404, 503, v2=True, tags=v2, parameters=parameters)),
         **_v2_model_paths("/infer", _infer),
     }
+    _secure(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Fashion-MNIST serving", "version": "1",
@@ -343,5 +376,7 @@ def document() -> dict:
                                 "other methods, in the error form of their prefix. docs/v2-protocol.md has "
                                 "examples."},
         "paths": paths,
-        "components": {"schemas": _schemas(), "headers": _HEADERS},
+        "components": {"schemas": _schemas(), "headers": _HEADERS, "securitySchemes": _SECURITY_SCHEMES},
+        # Either scheme; only when the service has API keys (API_KEYS, API_KEYS_FILE), else no key is needed.
+        "security": [{"bearer": []}, {"apiKey": []}],
     }

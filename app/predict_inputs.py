@@ -14,6 +14,7 @@ import json
 from flask import Request
 
 from app.request_body import read_body
+from app.validation import problem
 from inference.decode import Item
 from inference.errors import InputError
 from inference.limits import Limits
@@ -42,28 +43,24 @@ def read_items(request: Request, limits: Limits) -> tuple[list[Item], bool]:
 
 def _json_items(body: bytes, limits: Limits) -> tuple[list[Item], bool]:
     try:
-        payload = json.loads(body)  # accepts NaN, so that it is refused with a 422, not a 400
+        payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(400, "invalid_json", f"the body is not valid JSON: {exc}")
     except RecursionError:  # thousands of nested brackets: the client's body, not our bug
         raise InputError(400, "invalid_json", "the body is not valid JSON: nested too deeply")
-    if not isinstance(payload, dict) or ("image" in payload) == ("images" in payload):
-        raise InputError(422, "invalid_input", "send a JSON object with exactly one of 'image' or 'images'")
+    found = problem("PredictJson", payload)  # the schema of app/openapi.py: types and fields
+    if found is not None:
+        raise InputError(400, "invalid_input", found)
     if "image" in payload:
         return [_json_item(payload["image"])], True
     images = payload["images"]
-    if not isinstance(images, list) or not images:
-        raise InputError(422, "invalid_input", "'images' must be a non-empty list")
     limits.check_batch(len(images))
     return [_json_item(value) for value in images], False
 
 
 def _json_item(value) -> Item:
-    if isinstance(value, list):
-        return value
-    if not isinstance(value, str):
-        raise InputError(422, "invalid_input", "an image must be a base64 string or an array of pixel values")
-    return decode_base64(value)
+    """A pixel array as it is (the decoder checks its shape and range), a base64 string decoded."""
+    return value if isinstance(value, list) else decode_base64(value)
 
 
 def decode_base64(value: str) -> bytes:

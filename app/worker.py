@@ -61,7 +61,8 @@ class AccessLogger(Logger):
     gunicorn's own `access` builds a dict of every request and response header and environ key for
     access_log_format, whatever the format uses; this one formats the five values the line shows
     (access_log_format does not apply). The request id is the one app/access.py answered with
-    (X-Request-ID); "-" for a request the app did not see.
+    (X-Request-ID); "-" for a request the app did not see. With API keys on, ` key=<key id>` ends the
+    line of a request that sent a valid key (app/auth.py).
     """
 
     def access(self, resp, req, environ, request_time):
@@ -74,6 +75,11 @@ class AccessLogger(Logger):
         status = str(resp.status or "-").split(None, 1)[0]
         # app.access.REQUEST_ID, spelled out: the master loads this class, and must not import
         # prometheus_client (through app.access) before gunicorn.conf.py's on_starting.
-        self.access_log.info('%s "%s %s" %s %d %.2fms', environ.get("app.request_id", "-"),
-                             environ.get("REQUEST_METHOD", "-"), target, status, resp.sent,
-                             request_time.total_seconds() * 1000)
+        line = '%s "%s %s" %s %d %.2fms'
+        values = [environ.get("app.request_id", "-"), environ.get("REQUEST_METHOD", "-"), target, status,
+                  resp.sent, request_time.total_seconds() * 1000]
+        # With API keys on: which key called (app.auth.KEY_ID, a hash's first digits, never the key).
+        if "app.key_id" in environ:
+            line += " key=%s"
+            values.append(environ["app.key_id"])
+        self.access_log.info(line, *values)

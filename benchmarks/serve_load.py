@@ -17,8 +17,11 @@ counts metrics.
     .venv/bin/python benchmarks/serve_load.py --breakdown   # in-process CPU per request, by part
     .venv/bin/python benchmarks/serve_load.py --served-parts --repeats 4   # what each part costs, served
     .venv/bin/python benchmarks/serve_load.py --calibrate   # ours against ours: the machine's noise
+    .venv/bin/python benchmarks/serve_load.py --baseline-root /tmp/main --request v2-fp32-json
+        # this checkout against another (an export of main): a change's cost, request by request
 
-Needs `wrk` (apt-get install wrk) and the real sample ($FASHION_MNIST_DIR) for the image.
+Needs `wrk` (apt-get install wrk) and the real sample ($FASHION_MNIST_DIR) for the image. With
+API_KEY=<key> in the environment the servers require that key and every request sends it.
 """
 from __future__ import annotations
 
@@ -46,6 +49,8 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "image/png"
+local key = os.getenv("API_KEY")
+if key and key ~= "" then wrk.headers["Authorization"] = "Bearer " .. key end
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %d %d %f %f\\n", summary.requests, summary.duration,
@@ -58,7 +63,7 @@ end
 STAGE_CPU = """
 import sys, time
 from pathlib import Path
-from app.predict_inputs import decode_batch
+from inference.decode import decode_batch
 from inference.predictor import Predictor
 data = Path(sys.argv[1]).read_bytes()
 predictor = Predictor.load(Path(sys.argv[2]), backend="onnx", device="cpu", threads=1)
@@ -131,7 +136,8 @@ def make_ours_without(parts: str):
 
 def start(name: str, env: dict, log_dir: Path, app_spec: str | None = None,
           root: Path = ROOT) -> tuple[subprocess.Popen, str]:
-    """`gunicorn -c gunicorn.conf.py` in `root` (this checkout, or another one to compare with)."""
+    """`gunicorn -c gunicorn.conf.py` in `root` (this checkout, or another one to compare with). With
+    API_KEY set, the server requires it (API_KEYS) and wrk sends it: the key check is measured too."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -139,7 +145,8 @@ def start(name: str, env: dict, log_dir: Path, app_spec: str | None = None,
     if app_spec:
         command += ["--pythonpath", str(ROOT / "benchmarks"), app_spec]
     log = (log_dir / f"{name}.log").open("w")
-    process = subprocess.Popen(command, cwd=root, env={**os.environ, **env, "PORT": str(port)},
+    keys = {"API_KEYS": os.environ["API_KEY"]} if os.environ.get("API_KEY") else {}
+    process = subprocess.Popen(command, cwd=root, env={**os.environ, **keys, **env, "PORT": str(port)},
                                stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -413,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibrate", action="store_true",
                         help="instead of the bare endpoint, a second server of ours: the same code on both "
                              "sides, so the ratios' spread around 1 is what the machine's noise alone does")
+    parser.add_argument("--baseline-root", type=Path,
+                        help="instead of the bare endpoint, ours served from this checkout (e.g. an export of "
+                             "main): the ratio is then this checkout's req/s over that one's")
+    parser.add_argument("--request", default="predict-png",
+                        help="the request sent: predict-png (default), or a body of benchmarks/serve_v2.py "
+                             "(v2-fp32-json, v2-fp32-binary, v2-bytes-png)")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead: CPU per request in process, by part (no HTTP, no wrk)")
     args = parser.parse_args(argv)
@@ -428,15 +441,27 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
     script.write_text(WRK_SCRIPT)
+    if args.request != "predict-png":
+        from serve_v2 import bodies, wrk_script
+
+        path, payload, headers = bodies(body.read_bytes())[args.request]
+        body = work / "request.body"
+        body.write_bytes(payload)
+        script.write_text(wrk_script(path, headers))
     env = {"MODEL_DIR": str(model_dir(args.model_dir, work)), "WEB_CONCURRENCY": str(args.workers),
            "LOG_LEVEL": "info", "BENCH_BODY": str(body)}
     if args.served_parts:
         return served_parts(env, work, args, body, script)
-    decode, model = stage_cpu(args.app_root, body, env["MODEL_DIR"])
+    # The decode stage reads the body as an image: timed for the PNG request only.
+    decode, model = (stage_cpu(args.app_root, body, env["MODEL_DIR"]) if args.request == "predict-png"
+                     else (0.0, 0.0))
     ours, ours_url = start("ours", env, work, root=args.app_root)
     # The baseline: the bare endpoint, or with --calibrate ours again (its columns then say "bare").
-    bare, bare_url = start("bare", env, work, None if args.calibrate else "serve_load:make_bare_app()",
-                           root=args.app_root)
+    if args.baseline_root:
+        bare, bare_url = start("bare", env, work, None, root=args.baseline_root)
+    else:
+        bare, bare_url = start("bare", env, work, None if args.calibrate else "serve_load:make_bare_app()",
+                               root=args.app_root)
     for url in (ours_url, bare_url):  # unmeasured: every thread started, every code path warm
         run_wrk(url, 8, 2, body, script)
     fair = 0.5 / args.workers  # every worker serves at least half of an equal share
@@ -446,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
               f"({body.stat().st_size} bytes); load average {os.getloadavg()[0]:.1f}")
         if args.calibrate:
             print("# --calibrate: the 'bare' columns are a second server of ours (the same code on both sides)")
+        if args.baseline_root:
+            print(f"# --baseline-root: the 'bare' columns are ours served from {args.baseline_root}; "
+                  f"request: {args.request}")
         print("# p50 / p99: the median over a run's slices; connections per worker: as held half-way through "
               "the first slice (each slice opens its own)")
         print("| conns | run | ours req/s | bare req/s | ratio | ours p50 / p99 ms | ours connections per worker "
@@ -480,8 +508,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.calibrate:
             print(f"\nsame code on both sides: ratios {worst:.2f} - {best:.2f}, the spread noise alone gives one run")
             return 0
+        if args.baseline_root:
+            means = ", ".join(f"{c} conns {mean:.3f}" for c, _, _, mean, _, _ in summary)
+            print(f"\nthis checkout / {args.baseline_root}: ratios {worst:.2f} - {best:.2f}; mean by level: {means}")
+            return 0
         print(f"\nworst ratio ours/bare: {worst:.2f} (target >= 0.7). CPU: master + workers, user + system, "
-              "from /proc over each run; decode and model: CPU µs of app.predict_inputs.decode_batch and "
+              "from /proc over each run; decode and model: CPU µs of inference.decode.decode_batch and "
               "Predictor.predict on the same image alone, in a separate process (best of 3); "
               "rest = CPU - decode - model: HTTP, gunicorn, Flask, hooks, logging, metrics.")
         print("unfair runs (a worker under half an equal share of the requests): "

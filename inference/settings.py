@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, fields, replace
+import re
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -43,6 +44,12 @@ class Settings:
     threads_per_worker: int = 1  # intra-op threads of onnxruntime / torch in each worker
     log_level: str = "info"
     port: int = 8000
+    host: str = "0.0.0.0"  # the address gunicorn listens on; 127.0.0.1 keeps it to this machine
+    # Keys a client must send (Authorization: Bearer or X-API-Key); none: the service is open.
+    # API_KEYS is comma- (or blank-) separated; the keys of API_KEYS_FILE (one a line, for Docker and Kubernetes
+    # secrets) are added to them. Kept out of repr so that a logged Settings never shows a key.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_keys_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -57,6 +64,8 @@ class Settings:
                 values[f.name] = _parse(f.name, raw.strip())
             except ValueError:
                 raise ValueError(f"{f.name.upper()}={raw!r} is not valid: {_RULES[f.name]}") from None
+        if "api_keys_file" in values:
+            values["api_keys"] = _keys([*values.get("api_keys", ()), *_read_keys(values["api_keys_file"])])
         settings = cls(**values)
         if settings.web_concurrency == 0:
             settings = replace(settings, web_concurrency=available_cpus())
@@ -88,6 +97,9 @@ _RULES = {
     "threads_per_worker": "a positive integer",
     "log_level": " or ".join(LOG_LEVELS),
     "port": "an integer in 1..65535",
+    "host": "an address to listen on, e.g. 0.0.0.0, 127.0.0.1 or ::",
+    "api_keys": "keys separated by commas or blanks",
+    "api_keys_file": "a readable file of keys, one a line",
 }
 
 
@@ -96,8 +108,17 @@ _CHOICES = {"model_backend": BACKENDS, "invert": INVERT_CHOICES, "log_level": LO
 
 def _parse(name: str, raw: str):
     """One setting's typed value; ValueError when it breaks its rule."""
-    if name in ("model_dir", "model_repository"):
+    if name in ("model_dir", "model_repository", "api_keys_file"):
         return Path(raw)
+    if name == "host":
+        if any(c.isspace() or c in "[]/" for c in raw):
+            raise ValueError(name)
+        return raw
+    if name == "api_keys":
+        keys = _keys(re.split(r"[,\s]+", raw))
+        if not keys:  # only commas and blanks: never a service left open by mistake
+            raise ValueError(name)
+        return keys
     if name == "device":
         return parse_device(raw)
     if name in _CHOICES:
@@ -113,3 +134,19 @@ def _parse(name: str, raw: str):
     if number < 1 or (name == "port" and number > 65535):
         raise ValueError(name)
     return number
+
+
+def _keys(items) -> tuple[str, ...]:
+    """Distinct non-empty keys, in order (blanks around a key are not part of it)."""
+    return tuple(dict.fromkeys(key.strip() for key in items if key.strip()))
+
+
+def _read_keys(path: Path) -> tuple[str, ...]:
+    try:
+        keys = _keys(path.read_text().splitlines())
+    except (OSError, UnicodeDecodeError) as exc:
+        # The path and the reason, never the file's content.
+        raise ValueError(f"API_KEYS_FILE={str(path)!r} is not valid: cannot read it ({exc.strerror or exc})") from None
+    if not keys:
+        raise ValueError(f"API_KEYS_FILE={str(path)!r} is not valid: it holds no key")
+    return keys

@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the Ray cluster for --engine ray, e.g. 10.0.0.5:6379 or auto (default: "
                              "$RAY_ADDRESS, else a Ray started for this run)")
     parser.add_argument("--url", help="score through the service at this URL (e.g. http://localhost:8000) "
-                                      "instead of a local model")
+                                      "instead of a local model; a service with API keys gets $API_KEY")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any image got an error row")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
     parser.add_argument("--explain", metavar="FILE",
@@ -106,7 +106,7 @@ def load_model(args: argparse.Namespace):
     --engine ray the model here only names the classes and formats the rows (on a CPU): the
     actors predict, on --device."""
     if args.url:
-        return RemoteModel(args.url)
+        return RemoteModel(args.url, api_key=os.environ.get("API_KEY") or None)
     device = "cpu" if args.engine == "ray" else args.device
     predictor = Predictor.load(args.model_dir, backend=args.backend, device=device, threads=args.threads)
     if not args.explain:

@@ -28,9 +28,12 @@ class RemoteModel:
 
     needs_pixels = False  # files go up undecoded
 
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
-        self.url, self.timeout = url.rstrip("/"), timeout
+    def __init__(self, url: str, timeout: float = 60.0, api_key: str | None = None) -> None:
+        self.url, self.timeout, self._api_key = url.rstrip("/"), timeout, api_key
         status, self.metadata = self._call("GET", MODEL_ROUTE)
+        if status == 401:
+            raise RemoteError(f"{self.url} needs an API key: set API_KEY" if not api_key
+                              else f"{self.url} did not accept the key in API_KEY")
         if status != 200 or not isinstance(self.metadata.get("classes"), list):
             raise RemoteError(f"{self.url}{MODEL_ROUTE} answered {status}: {self.metadata}")
         self.classes: list[str] = self.metadata["classes"]
@@ -96,6 +99,8 @@ class RemoteModel:
         request = urllib.request.Request(self.url + route, data=body, method=method)
         if content_type:
             request.add_header("Content-Type", content_type)
+        if self._api_key:
+            request.add_header("Authorization", f"Bearer {self._api_key}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 status, data = response.status, response.read()

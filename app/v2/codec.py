@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.validation import problem
 from inference.errors import InputError
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -27,7 +28,6 @@ DTYPES = {
     "BYTES": np.dtype(object),
 }
 _LENGTH = struct.Struct("<I")  # a BYTES element's 4-byte length prefix
-MAX_DIMENSIONS = 32  # numpy refuses arrays of more than 64 (32 before numpy 2)
 
 
 @dataclass
@@ -60,22 +60,21 @@ def read_request(body: bytes, header_length: str | None) -> InferRequest:
         length = _header_length(header_length, len(body))
         header, binary = body[:length], body[length:]
     payload = _json_object(header)
-    request_id = payload.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise invalid_request("'id' must be a string")
-    parameters = _parameters(payload.get("parameters"), "the request")
-    binary_output = _flag(parameters, "binary_data_output", "the request")
-    inputs = payload.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise invalid_request("'inputs' must be a non-empty list of input tensors")
+    # The schema of app/openapi.py: every field's type, the input's name and datatype, the outputs'
+    # names. What follows checks what a schema cannot: sizes, counts and values against each other.
+    found = problem("InferenceRequest", payload)
+    if found is not None:
+        raise invalid_request(found)
+    parameters = payload.get("parameters") or {}
+    binary_output = parameters.get("binary_data_output", False)
     tensors, offset = [], 0
-    for index, item in enumerate(inputs):
-        tensor, offset = _read_input(item, index, binary, offset)
+    for item in payload["inputs"]:
+        tensor, offset = _read_input(item, binary, offset)
         tensors.append(tensor)
     if offset != len(binary):
         raise invalid_request(f"the body has {len(binary)} bytes of binary data after the JSON header, but the inputs' "
                      f"binary_data_size add up to {offset}")
-    return InferRequest(request_id, tensors, _requested_outputs(payload.get("outputs"), binary_output),
+    return InferRequest(payload.get("id"), tensors, _requested_outputs(payload.get("outputs"), binary_output),
                         binary_output, parameters)
 
 
@@ -122,43 +121,19 @@ def _json_object(text: bytes) -> dict:
     return payload
 
 
-def _parameters(value, where: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise invalid_request(f"'parameters' of {where} must be an object")
-    return value
-
-
-def _flag(parameters: dict, name: str, where: str) -> bool:
-    value = parameters.get(name, False)
-    if not isinstance(value, bool):
-        raise invalid_request(f"parameter {name!r} of {where} must be true or false")
-    return value
-
-
-def _read_input(item, index: int, binary: bytes, offset: int) -> tuple[Tensor, int]:
-    """One input tensor, taking its binary data (if any) from `binary` at `offset`."""
-    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-        raise invalid_request(f"input {index} must be an object with a string 'name'")
-    name = item["name"]
+def _read_input(item: dict, binary: bytes, offset: int) -> tuple[Tensor, int]:
+    """One input tensor (its fields' types already checked); binary data is read from `binary` at `offset`."""
+    name, datatype = item["name"], item["datatype"]
     where = f"input {name!r}"
-    datatype = item.get("datatype")
     if datatype not in DTYPES:
         raise invalid_request(f"{where}: 'datatype' must be one of {', '.join(DTYPES)}, not {datatype!r}")
-    shape = item.get("shape")
-    if (not isinstance(shape, list)
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-        raise invalid_request(f"{where}: 'shape' must be a list of non-negative integers")
-    if len(shape) > MAX_DIMENSIONS:
-        raise invalid_request(f"{where}: 'shape' has {len(shape)} dimensions; at most {MAX_DIMENSIONS}")
+    shape = [int(d) for d in item["shape"]]  # JSON Schema's integers include 2.0
     count = math.prod(shape)
-    size = _parameters(item.get("parameters"), where).get("binary_data_size")
+    size = (item.get("parameters") or {}).get("binary_data_size")
     if size is not None:
+        size = int(size)
         if "data" in item:
             raise invalid_request(f"{where} has both 'data' and the parameter 'binary_data_size'; send one")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise invalid_request(f"{where}: 'binary_data_size' must be a non-negative integer")
         if offset + size > len(binary):
             raise invalid_request(f"{where}: binary_data_size {size} runs past the end of the body "
                          f"({len(binary) - offset} bytes of binary data left)")
@@ -242,21 +217,15 @@ def _counted(data, count: int, where: str):
     return data
 
 
-def _requested_outputs(outputs, binary_output: bool) -> dict[str, bool] | None:
+def _requested_outputs(outputs: list[dict] | None, binary_output: bool) -> dict[str, bool] | None:
     if outputs is None:
         return None
-    if not isinstance(outputs, list):
-        raise invalid_request("'outputs' must be a list of requested outputs")
     requested = {}
-    for index, item in enumerate(outputs):
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise invalid_request(f"requested output {index} must be an object with a string 'name'")
+    for item in outputs:
         name = item["name"]
         if name in requested:
             raise invalid_request(f"output {name!r} is requested twice")
-        parameters = _parameters(item.get("parameters"), f"output {name!r}")
-        requested[name] = _flag(parameters, "binary_data", f"output {name!r}") if "binary_data" in parameters \
-            else binary_output
+        requested[name] = (item.get("parameters") or {}).get("binary_data", binary_output)
     return requested
 
 

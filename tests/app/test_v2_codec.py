@@ -109,18 +109,18 @@ FOUR_FLOATS = np.zeros(4, np.float32).tobytes()
 @pytest.mark.parametrize("body, header_length, message", [
     (b"{", None, "not valid JSON"),
     (b"[]", None, "must be a JSON object"),
-    (b"{}", None, "'inputs' must be a non-empty list"),
-    (*_json({"id": 5, **_input(data=[0, 0])}), "'id' must be a string"),
+    (b"{}", None, "the body lacks the field 'inputs'"),
+    (*_json({"id": 5, **_input(data=[0, 0])}), "id must be string, not integer"),
     (*_json(_input(data=[0, 0, 0])), "'data' has 3 elements, but its shape holds 2"),
     (*_json(_input(data=["a", "b"])), "FP32 data must be numbers"),
     (*_json(_input(data=[0, None])), "not tensor elements"),
     (*_json(_input()), "has no 'data' and no 'binary_data_size'"),
     (*_json({"inputs": [{"name": "x", "datatype": "FP128", "shape": [1], "data": [0]}]}), "'datatype' must be one of"),
-    (*_json({"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1], "data": [0]}]}), "non-negative integers"),
+    (*_json({"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1], "data": [0]}]}), "inputs[0].shape[0] must be at least 0"),
     (*_json({"inputs": [{"name": "x", "datatype": "UINT8", "shape": [1], "data": [256]}]}), "must lie in 0..255"),
     (*_json({"inputs": [{"name": "x", "datatype": "UINT8", "shape": [1], "data": [1.5]}]}), "must be integers"),
     (*_json({**_input(data=[0, 0]), "outputs": [{"name": "a"}, {"name": "a"}]}), "requested twice"),
-    (*_json({**_input(data=[0, 0]), "parameters": {"binary_data_output": "yes"}}), "must be true or false"),
+    (*_json({**_input(data=[0, 0]), "parameters": {"binary_data_output": "yes"}}), "parameters.binary_data_output must be boolean, not string"),
     (*_binary(_input(parameters={"binary_data_size": 20}), FOUR_FLOATS), "runs past the end"),
     (*_binary(_input(parameters={"binary_data_size": 12}), FOUR_FLOATS[:12]),
      "holds 2 FP32 elements of 4 bytes (8 bytes)"),
@@ -131,7 +131,7 @@ FOUR_FLOATS = np.zeros(4, np.float32).tobytes()
     (b"{}", "x", "must be a byte count"),
     (b"{}", "\u00b2", "must be a byte count"),  # a digit to str.isdigit, not to int(): was a 500
     (*_json({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1] * 70, "data": [0]}]}),
-     "has 70 dimensions; at most 32"),  # more than numpy's 64: was a 500
+     "inputs[0].shape must have at most 32 items"),  # more than numpy's 64: was a 500
     (b"{}", "0", "raw binary request"),
     (b"{}", "3", "the body has only 2 bytes"),
     (*_binary({"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 6}}]},

@@ -49,6 +49,11 @@ def test_access_line_has_request_id_target_status_bytes_and_ms(caplog):
     assert line == 'abc-1 "POST /predict?return_input=png" 200 418 1.23ms'
 
 
+def test_access_line_ends_with_the_key_id_when_keys_are_on(caplog):
+    line = _access_line(caplog, {"app.request_id": "abc-2", "RAW_URI": "/metrics", "app.key_id": "0123abcd"})
+    assert line == 'abc-2 "POST /metrics" 200 418 1.23ms key=0123abcd'
+
+
 def test_access_line_escapes_quotes_and_names_no_id_when_the_app_did_not_answer(caplog):
     line = _access_line(caplog, {"RAW_URI": '/x"y'}, status="400 Bad Request", sent=0)
     assert line == '- "POST /x\\"y" 400 0 1.23ms'

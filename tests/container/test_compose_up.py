@@ -71,6 +71,10 @@ def stack(engine, fmnist_dir):
         "WEB_CONCURRENCY": "2",
         "PROXY_HEADER_TIMEOUT_S": "3",
         "PROXY_BODY_TIMEOUT_S": "3",
+        # Every client here is this one machine: one address to the per-address rate limit, whose
+        # 429s tests/reliability/test_door.py checks on the same config.
+        "PROXY_RATE_LIMIT": "100000",
+        "PROXY_RATE_BURST": "100000",
     })
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -187,3 +191,36 @@ def test_run_train_force_rolls_out_a_new_version_without_restart(stack):
     versions = requests.get(f"{base_url}/v1/models/fashion-mnist", timeout=10).json()["versions"]
     assert [(v["version"], v["status"]) for v in versions][0] == (2, "serving")
     assert project.logs("api").count("Booting worker") == boots  # no restart
+
+
+def test_an_api_with_a_new_address_is_found_without_restarting_the_proxy(stack):
+    """Issue 23: a recreated api container (`docker compose up -d --build api`, an upgrade) comes
+    back with a new address while Docker compose leaves the proxy running; nginx, which looked `api`
+    up only at its start, answered 502 from then on. Under podman the new address is made by taking
+    the api off its network and putting it back (podman-compose's own `--force-recreate api` also
+    recreates the proxy, which it starts with `--requires` on the api): the same proxy must find it
+    within seconds, and serve on."""
+    project, base_url = stack
+    wait_ready(base_url)
+    proxy_before, api = project.container("proxy"), project.container("api")
+    networks = "{{range $name, $net := .NetworkSettings.Networks}}{{$name}}={{$net.IPAddress}} {{end}}"
+    (network, ip_before), = [item.split("=") for item in project.engine_run("inspect", "-f", networks, api).split()]
+    # Another container takes the api's address meanwhile, so that the api's new one differs.
+    project.engine_run("network", "disconnect", network, api)
+    placeholder = project.engine_run("run", "-d", "--rm", "--entrypoint", "sleep", "--network", network,
+                                     "--ip", ip_before, "localhost/fashion-mnist-proxy:latest", "120"
+                                     ).strip().splitlines()[-1]
+    try:
+        project.engine_run("network", "connect", "--alias", "api", network, api)
+        (_, ip_after), = [item.split("=") for item in project.engine_run("inspect", "-f", networks, api).split()]
+        print(f"\napi address {ip_before} -> {ip_after}")
+        assert ip_after != ip_before
+        started = time.monotonic()
+        wait_ready(base_url, timeout=30)  # through the same proxy: the new address was found
+        print(f"proxy served the new address after {time.monotonic() - started:.1f}s")
+        time.sleep(2.5)  # every nginx worker's lookup (valid=2s) has expired: none holds the old address
+        statuses = [requests.get(f"{base_url}/readyz", timeout=10).status_code for _ in range(40)]
+        assert set(statuses) == {200}, statuses
+        assert project.container("proxy") == proxy_before  # never restarted
+    finally:
+        project.engine_run("rm", "-f", placeholder)

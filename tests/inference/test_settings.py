@@ -41,3 +41,28 @@ def test_empty_values_mean_the_default():
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(ValueError, match=rf"^{name}='{value}' is not valid"):
         Settings.from_env({name: value})
+
+
+def test_api_keys_from_the_list_and_the_file(tmp_path):
+    secret = tmp_path / "keys"
+    secret.write_text("c\n\n a \n")
+    assert Settings.from_env({}).api_keys == ()
+    assert Settings.from_env({"API_KEYS": " a, b,,a "}).api_keys == ("a", "b")
+    assert Settings.from_env({"API_KEYS": "a\nb c"}).api_keys == ("a", "b", "c")  # a Secret's lines
+    assert Settings.from_env({"API_KEYS": "a,b", "API_KEYS_FILE": str(secret)}).api_keys == ("a", "b", "c")
+    assert Settings.from_env({"API_KEYS_FILE": str(secret)}).api_keys == ("c", "a")
+    assert "sesame" not in repr(Settings.from_env({"API_KEYS": "sesame"}))
+
+
+@pytest.mark.parametrize("content", [None, "", "\n \n"])
+def test_an_unreadable_or_empty_keys_file_refuses_to_start(tmp_path, content):
+    secret = tmp_path / "keys"
+    if content is not None:
+        secret.write_text(content)
+    with pytest.raises(ValueError, match=r"^API_KEYS_FILE='.*keys' is not valid"):
+        Settings.from_env({"API_KEYS_FILE": str(secret)})
+
+
+def test_api_keys_of_only_commas_refuse_to_start():
+    with pytest.raises(ValueError, match=r"^API_KEYS=' , ,' is not valid"):
+        Settings.from_env({"API_KEYS": " , ,"})

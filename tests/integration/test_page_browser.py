@@ -323,3 +323,36 @@ def test_the_heatmap_toggle_lays_the_apis_attributions_over_the_input(page, serv
     toggle.click()  # and off again
     assert not heatmap.is_displayed() and not legend.is_displayed()
     assert card.get_attribute("data-heatmap") == "hidden"
+
+
+@pytest.fixture(scope="module")
+def keyed_server(gunicorn_server, trained_model_dir):
+    srv = gunicorn_server(trained_model_dir, workers=1, env={"API_KEYS": "page-key", "HOST": "127.0.0.1"})
+    yield srv
+    srv.stop()
+
+
+def test_with_api_keys_the_page_asks_for_the_key_then_predicts(browser, keyed_server, test_pngs):
+    browser.get(f"{keyed_server.url}/")
+    WebDriverWait(browser, 10).until(lambda b: " is ready (" in b.find_element(By.ID, "model-status").text)
+    assert not browser.find_element(By.ID, "key-form").is_displayed()
+    browser.find_element(By.ID, "file-input").send_keys(str(test_pngs[0]))
+    WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "key-form").is_displayed())
+    assert "needs an API key" in browser.find_element(By.ID, "key-note").text
+    card = browser.find_element(By.CSS_SELECTOR, "#results > li")
+    assert card.find_element(By.CSS_SELECTOR, ".label").text == "Waiting for the API key…"
+    screenshot(browser, "08-asks-for-key")
+    key_input = browser.find_element(By.ID, "api-key")
+    key_input.send_keys("wrong-key", Keys.ENTER)  # refused: asked again
+    WebDriverWait(browser, 10).until(lambda b: "did not accept" in b.find_element(By.ID, "key-note").text)
+    browser.find_element(By.ID, "api-key").send_keys("page-key", Keys.ENTER)
+    (done,) = cards(browser, 1)
+    assert done.get_attribute("data-state") == "done" and done.find_element(By.CSS_SELECTOR, ".label").text
+    # Kept in this tab's sessionStorage only, not in localStorage or a cookie.
+    assert browser.execute_script("return sessionStorage.getItem('fashion-mnist-api-key')") == "page-key"
+    assert browser.execute_script("return localStorage.length") == 0 and browser.get_cookies() == []
+    browser.find_element(By.ID, "file-input").send_keys(str(test_pngs[1]))  # the key goes along now
+    assert [c.get_attribute("data-state") for c in cards(browser, 2)] == ["done", "done"]
+    assert not browser.find_element(By.ID, "key-form").is_displayed()
+    assert console_errors(browser, allowed="401") == []
+    screenshot(browser, "09-predicted-with-key")

@@ -1,5 +1,6 @@
 """The batch scorer and the HTTP service give the same predictions for the same images: local
-scoring against a real gunicorn on a free port, and the scorer's --url mode through that service."""
+scoring against a real gunicorn on a free port, and the scorer's --url mode through that service,
+which has API keys: the scorer sends $API_KEY."""
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ from scorer.cli import main
 from tests.scorer.samples import CLASSES, real_sample, write_class_folders, write_idx_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KEY = "scorer-key"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def service_url(trained_model_dir, tmp_path_factory):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "MODEL_DIR": str(trained_model_dir), "PORT": str(port), "WEB_CONCURRENCY": "2",
-           "MAX_BATCH": "16", "DEVICE": "cpu", "LOG_LEVEL": "warning"}
+           "MAX_BATCH": "16", "DEVICE": "cpu", "LOG_LEVEL": "warning", "API_KEYS": KEY, "HOST": "127.0.0.1"}
     log = (tmp_path_factory.mktemp("gunicorn") / "log").open("w+")
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
                               stdout=log, stderr=subprocess.STDOUT)
@@ -77,7 +79,8 @@ def test_local_scoring_matches_the_service(tmp_path, images_folder, trained_mode
     assert len(rows) == 42
     for row in rows:
         with open(row["source"], "rb") as handle:
-            answer = requests.post(service_url + "/predict", files={"image": handle}, timeout=30)
+            answer = requests.post(service_url + "/predict", files={"image": handle}, timeout=30,
+                                   headers={"Authorization": f"Bearer {KEY}"})
         if "error" in row:
             served = answer.json()["error"]["message"]
             assert answer.status_code == 400 and row["error"].split(":")[0] == served.split(":")[0]
@@ -89,7 +92,8 @@ def test_local_scoring_matches_the_service(tmp_path, images_folder, trained_mode
             assert served["probabilities"][name] == pytest.approx(row["probabilities"][name], rel=1e-5, abs=1e-7)
 
 
-def test_url_mode_gives_the_same_rows(tmp_path, images_folder, fmnist_dir, trained_model_dir, service_url):
+def test_url_mode_gives_the_same_rows(tmp_path, images_folder, fmnist_dir, trained_model_dir, service_url,
+                                      monkeypatch):
     """Files go up as multipart (batches of 32 split to the service's MAX_BATCH of 16, the broken
     file isolated), arrays as JSON pixels; the rows equal local scoring's."""
     images, labels = real_sample(fmnist_dir, 50)
@@ -97,6 +101,7 @@ def test_url_mode_gives_the_same_rows(tmp_path, images_folder, fmnist_dir, train
     local, remote = tmp_path / "local.jsonl", tmp_path / "remote.jsonl"
     inputs = [str(images_folder), str(idx)]
     assert main([*inputs, "--out", str(local), "--model-dir", str(trained_model_dir), "--batch-size", "32"]) == 0
+    monkeypatch.setenv("API_KEY", KEY)
     assert main([*inputs, "--out", str(remote), "--url", service_url, "--batch-size", "32"]) == 0
     local_rows, remote_rows = read_rows(local), read_rows(remote)
     assert len(remote_rows) == len(local_rows) == 42 + 50
@@ -109,6 +114,18 @@ def test_url_mode_gives_the_same_rows(tmp_path, images_folder, fmnist_dir, train
         assert mine["label"] == theirs["label"] and mine.get("true_label") == theirs.get("true_label")
         assert np.allclose([mine["probabilities"][c] for c in CLASSES],
                            [theirs["probabilities"][c] for c in CLASSES], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("key", [None, "wrong"])
+def test_url_mode_without_the_key_stops_with_one_line(tmp_path, images_folder, service_url, monkeypatch, capsys, key):
+    if key is None:
+        monkeypatch.delenv("API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("API_KEY", key)
+    assert main([str(images_folder), "--out", str(tmp_path / "x.csv"), "--url", service_url]) == 2
+    err = capsys.readouterr().err
+    assert ("needs an API key: set API_KEY" if key is None else "did not accept the key in API_KEY") in err
+    assert KEY not in err and not (tmp_path / "x.csv").exists()
 
 
 def test_url_mode_with_no_service(tmp_path, images_folder, free_port, capsys):

@@ -78,8 +78,11 @@ def start_nginx(upstream_port: int, workdir: Path, env: dict | None = None) -> N
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "tmp").mkdir(exist_ok=True)
     config = workdir / "nginx.conf"
-    config.write_text(render_nginx_config({"LISTEN": f"127.0.0.1:{port}",
-                                           "UPSTREAM": f"127.0.0.1:{upstream_port}", **(env or {})}))
+    # Every client of a test is 127.0.0.1, one address to the per-address rate limit: off (very
+    # high) unless a test sets PROXY_RATE_LIMIT.
+    config.write_text(render_nginx_config({"LISTEN": f"127.0.0.1:{port}", "UPSTREAM": f"127.0.0.1:{upstream_port}",
+                                           "PROXY_RATE_LIMIT": "100000", "PROXY_RATE_BURST": "100000",
+                                           **(env or {})}))
     # As root, nginx's workers would run as nobody, who cannot write the (private) temp folder.
     directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
     log_path = workdir / "nginx.log"
@@ -182,10 +185,10 @@ class SlowClients:
 
 
 def normal_load(url: str, seconds: float, clients: int = 2, body: bytes | None = None,
-                timeout: float = 5.0) -> dict:
+                timeout: float = 5.0, headers: dict | None = None) -> dict:
     """`clients` threads POSTing a 28x28 PNG to /predict back to back for `seconds` (each its own
-    kept-alive session): request count, failures (not 200, or no answer within `timeout`), and
-    p50/p99/max latency in ms."""
+    kept-alive session, with `headers` added, e.g. an API key): request count, failures (not 200,
+    or no answer within `timeout`), and p50/p99/max latency in ms."""
     body = body or png_bytes()
     latencies: list[float] = []
     failures = [0]
@@ -196,8 +199,8 @@ def normal_load(url: str, seconds: float, clients: int = 2, body: bytes | None =
             while time.monotonic() < deadline:
                 started = time.perf_counter()
                 try:
-                    ok = session.post(f"{url}/predict", data=body, headers={"Content-Type": "image/png"},
-                                      timeout=timeout).status_code == 200
+                    ok = session.post(f"{url}/predict", data=body, timeout=timeout,
+                                      headers={"Content-Type": "image/png", **(headers or {})}).status_code == 200
                 except requests.RequestException:
                     ok = False
                 latencies.append(time.perf_counter() - started)
@@ -253,3 +256,59 @@ def gradient_png(side: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# A separate process, so its threads do not take the GIL from the measured clients, at the lowest
+# CPU priority: on one machine the attackers' own CPU would otherwise be taken from the server and
+# the measured clients, which a real attacker's (on other machines) is not. From `source`, another
+# loopback address, so that the proxy's per-address rate limit tells the two kinds of client apart.
+_HAMMER = """
+import os, sys, threading, requests
+from requests.adapters import HTTPAdapter
+url, count, header, source = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+name, _, value = header.partition(':')
+os.nice(19)
+
+class FromSource(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs['source_address'] = (source, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+def hammer():
+    with requests.Session() as session:
+        session.mount('http://', FromSource())
+        while True:
+            try:
+                session.post(url + '/predict', data=b'x' * 1024, timeout=10,
+                             headers={'Content-Type': 'image/png', name: value.strip()})
+            except requests.RequestException:
+                pass
+
+for _ in range(count):
+    threading.Thread(target=hammer, daemon=True).start()
+threading.Event().wait()
+"""
+
+
+class WrongKeyClients:
+    """`count` clients POSTing to /predict back to back with a wrong key (`header`, "Name: value"),
+    each its own kept-alive connection, in a child process, while the `with` block runs."""
+
+    def __init__(self, url: str, count: int = 50, header: str = "X-API-Key: wrong-key",
+                 source: str = "127.0.0.2") -> None:
+        self.url, self.count, self.header, self.source = url, count, header, source
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "WrongKeyClients":
+        import sys
+
+        if self.count:
+            self.process = subprocess.Popen([sys.executable, "-c", _HAMMER, self.url, str(self.count), self.header,
+                                             self.source])
+            time.sleep(1.0)  # all connected and hammering before the measure starts
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()

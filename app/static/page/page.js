@@ -17,6 +17,7 @@
   // A short headline per API error status; the API's own message follows it.
   const HEADLINES = {
     400: "The service could not read this file as an image.",
+    401: "The service needs an API key.",
     413: "The file is too large for the service.",
     415: "The service does not accept this kind of file.",
     422: "The service refused this input.",
@@ -46,6 +47,41 @@
       status.textContent = "The service does not answer.";
     }
   }
+
+  // ---------- the API key ----------
+  // Asked for only when the service answers 401, kept in this tab's sessionStorage only (gone when
+  // the tab closes), and sent as a Bearer token with each prediction.
+
+  const KEY_STORE = "fashion-mnist-api-key";
+  const keyForm = byId("key-form");
+  const keyInput = byId("api-key");
+  const keyNote = byId("key-note");
+  const waitingForKey = []; // predictions to send again once a key is entered
+
+  function keyHeaders() {
+    const key = sessionStorage.getItem(KEY_STORE);
+    return key ? { Authorization: `Bearer ${key}` } : {};
+  }
+
+  function askForKey(retry) {
+    const refused = sessionStorage.getItem(KEY_STORE) !== null;
+    sessionStorage.removeItem(KEY_STORE);
+    waitingForKey.push(retry);
+    keyNote.textContent = refused ? "The service did not accept that key; enter another."
+      : "This service needs an API key; the images wait until you enter it.";
+    keyForm.hidden = false;
+    keyInput.focus();
+  }
+
+  keyForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = keyInput.value.trim();
+    if (!key) return;
+    sessionStorage.setItem(KEY_STORE, key);
+    keyInput.value = "";
+    keyForm.hidden = true;
+    waitingForKey.splice(0).forEach((retry) => retry());
+  });
 
   // ---------- result cards ----------
 
@@ -131,6 +167,10 @@
         detail: "It can do that for a file over its upload limit." });
       return;
     }
+    if (response.status === 401) {
+      card.querySelector(".label").textContent = "Waiting for the API key…";
+      return new Promise((resolve) => askForKey(() => resolve(predictInto(card, blob, filename))));
+    }
     const body = await response.json().catch(() => null);
     if (response.ok && body && body.label !== undefined) showPrediction(card, body);
     else showError(card, describeError(response, body));
@@ -139,7 +179,7 @@
   function postImage(url, blob, filename) {
     const form = new FormData();
     form.append("image", blob, filename);
-    return fetch(url, { method: "POST", body: form, headers: { Accept: "application/json" } });
+    return fetch(url, { method: "POST", body: form, headers: { Accept: "application/json", ...keyHeaders() } });
   }
 
   // ---------- explanations ----------
@@ -230,7 +270,7 @@
     const status = byId("templates-status");
     const image = byId("templates");
     try {
-      const response = await fetch(TEMPLATES_URL);
+      const response = await fetch(TEMPLATES_URL, { headers: keyHeaders() });
       if (response.ok) {
         image.src = URL.createObjectURL(await response.blob());
         image.hidden = false;
