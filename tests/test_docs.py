@@ -28,7 +28,7 @@ def test_every_setting_is_documented_with_its_default():
         name = field.name.upper()
         assert name in rows, f"{name} (inference/settings.py) is missing from docs/api.md's settings table"
         default = field.default
-        if default is None or default == 0:  # unset, or computed (WEB_CONCURRENCY): said in words
+        if default is None or default == 0 or default == ():  # unset, or computed: said in words
             continue
         if isinstance(default, float) and default.is_integer():
             default = int(default)

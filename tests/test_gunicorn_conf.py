@@ -16,8 +16,13 @@ import json, os, runpy, sys
 conf = runpy.run_path("gunicorn.conf.py")
 imported_early = "prometheus_client" in sys.modules
 
+class Config:  # no address: nothing to probe or warn about
+    address = []
+
+
 class Arbiter:  # on_starting only logs through it when the model is missing
     log = None
+    cfg = Config
 
 conf["on_starting"](Arbiter())
 folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
