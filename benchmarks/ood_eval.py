@@ -5,12 +5,12 @@
    was chosen over (max softmax, energy, pixel Mahalanobis, nearest neighbour, PCA reconstruction,
    and each of the served score's two terms alone), every one fitted on the model's own training
    part and thresholded at the 95th percentile of the validation split, as training does;
-3. with --cpu N: the CPU time of one POST /predict (Flask test client, one PNG, in this process)
-   for the model as trained before this detector (plain softmax, no ood_score) and as served now,
-   in alternating rounds.
+3. with --cpu N: the worker CPU time of one POST /predict (a real gunicorn worker, one 28x28 PNG
+   per request) for the model as trained before this detector (plain softmax, no ood_score) and as
+   served now, in alternating rounds of N requests.
 
     .venv/bin/python benchmarks/ood_eval.py --model-dir artifacts --data-dir ../shared/data/fashion-mnist-mini \
-        [--cpu 2000]
+        [--cpu 500 [--cpu-only]]
 
 The families, all decoded by the server's decoder: "seen" ones are those the detector's statistics
 were chosen while looking at (scikit-learn's digits, scikit-image's photos and crops of them, three
@@ -201,34 +201,50 @@ def before_model(model_dir: Path, out: Path) -> Path:
     return out
 
 
-def cpu_per_request(model_dir: Path, requests: int, rounds: int = 10) -> dict:
-    """Median over alternating rounds of process CPU seconds per POST /predict (one 28x28 PNG)."""
+def cpu_per_request(model_dir: Path, requests_per_round: int, rounds: int = 10) -> dict:
+    """Worker CPU seconds per POST /predict (one 28x28 PNG, keep-alive), read from /proc around
+    each round, for two gunicorns of one worker each: the model as trained before the detector and
+    as served now, in alternating rounds; the median round of each."""
+    import requests
     from PIL import Image
 
-    from tests.conftest import serving_app
+    from benchmarks.request_cost import cpu_seconds
+    from tests.integration.conftest import start_gunicorn
 
     image = np.zeros((28, 28), np.uint8)
     image[6:22, 9:19] = 200
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, "PNG")
     body = buffer.getvalue()
-    with tempfile.TemporaryDirectory() as folder:
-        clients = {"before (softmax only)": serving_app(MODEL_DIR=before_model(model_dir, Path(folder))).test_client(),
-                   "after (calibrated + ood_score)": serving_app(MODEL_DIR=model_dir).test_client()}
-        per_round = {name: [] for name in clients}
-        for client in clients.values():  # warm both
-            for _ in range(50):
-                client.post("/predict", data=body, content_type="image/png")
+    folder = Path(tempfile.mkdtemp())
+    dirs = {"before (softmax only)": before_model(model_dir, folder), "after (calibrated + ood_score)": model_dir}
+    servers = {name: start_gunicorn(d, folder / f"{i}.log", workers=1) for i, (name, d) in enumerate(dirs.items())}
+    try:
+        sessions = {name: requests.Session() for name in servers}
+        workers = {name: server.worker_pids()[0] for name, server in servers.items()}
+        per_round = {name: [] for name in servers}
+
+        def send(name: str, count: int) -> None:
+            for _ in range(count):
+                response = sessions[name].post(f"{servers[name].url}/predict", data=body,
+                                               headers={"Content-Type": "image/png"})
+                assert response.status_code == 200
+
+        for name in servers:
+            send(name, 100)  # warm
         for _ in range(rounds):
-            for name, client in clients.items():
-                started = time.process_time()
-                for _ in range(requests // rounds):
-                    assert client.post("/predict", data=body, content_type="image/png").status_code == 200
-                per_round[name].append((time.process_time() - started) / (requests // rounds))
+            for name in servers:
+                before = cpu_seconds(workers[name])
+                send(name, requests_per_round)
+                per_round[name].append((cpu_seconds(workers[name]) - before) / requests_per_round)
+    finally:
+        for server in servers.values():
+            server.stop()
     medians = {name: statistics.median(values) for name, values in per_round.items()}
     before, after = medians.values()
     return {"us_per_request": {name: value * 1e6 for name, value in medians.items()},
-            "ratio": after / before, "requests": requests, "rounds": rounds}
+            "ratio": after / before, "requests_per_round": requests_per_round, "rounds": rounds,
+            "ratios_per_round": [a / b for b, a in zip(*per_round.values())]}
 
 
 def print_report(results: dict) -> None:
@@ -263,14 +279,17 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data" / "fashion-mnist-mini")
     parser.add_argument("--cpu", type=int, default=0, metavar="N",
                         help="also measure /predict CPU per request before/after over N requests each")
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU measurement (with --cpu)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
-    results = evaluate(args.model_dir, args.data_dir)
-    print_report(results)
+    results = {}
+    if not args.cpu_only:
+        results = evaluate(args.model_dir, args.data_dir)
+        print_report(results)
     if args.cpu:
         results["cpu"] = cpu_per_request(args.model_dir, args.cpu)
-        print(f"\n/predict CPU per request (median of {results['cpu']['rounds']} alternating rounds, "
-              f"{args.cpu} requests each):")
+        print(f"\n/predict worker CPU per request (gunicorn, 1 worker each; median of "
+              f"{results['cpu']['rounds']} alternating rounds of {args.cpu} requests):")
         for name, value in results["cpu"]["us_per_request"].items():
             print(f"  {name}: {value:.0f} µs")
         print(f"  ratio after/before: {results['cpu']['ratio']:.3f}")

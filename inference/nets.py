@@ -66,49 +66,62 @@ def _serving_classes():
     from torch import nn
 
     class OodScore(nn.Module):
-        """ood_score(x) = (R(x) - mR)/sR + (M(x) - mM)/sM, higher meaning less like the training images.
+        """ood_score(x) = (R(x) - mR)/sR + (M(x) - mM)/sM, higher meaning less like the training images
+        (training/ood.py has the formula in plain numpy, the reference this is tested against).
 
         R: the smallest over classes c of the squared distance from x to the class mean mu_c that
-        the class's top principal directions V_c leave unexplained, written as matrix products
-        (||x||^2 - 2 x.mu_c + ||mu_c||^2 - ||V_c x - V_c mu_c||^2) so a batch costs two MatMuls.
-        M: the Mahalanobis distance of five image statistics from their training mean.
-        (mR, sR), (mM, sM): the mean and SD of R and M on the validation images.
+        the class's top principal directions V_c leave unexplained. M: the Mahalanobis distance of
+        five image statistics from their training mean. (mR, sR), (mM, sM): their mean and SD on the
+        validation images.
+
+        Written for few graph nodes, since each costs a served request about a microsecond:
+        R = ||x||^2 + min_c(||mu_c||^2 - 2 x.mu_c - ||V_c x - V_c mu_c||^2), as three Gemms; the
+        statistics come from one Gemm (ring and overall mean), one Conv (Laplacian and the two
+        differences, zero-padded) and one comparison, and M, with the scales and offsets folded in,
+        is one Gemm, a Mul and a sum over nine raw statistics that the five are linear in.
         """
 
         def __init__(self, tensors: dict):
             super().__init__()
-            means = torch.as_tensor(tensors["class_means"], dtype=torch.float32)  # [C, 784]
-            bases = torch.as_tensor(tensors["class_bases"], dtype=torch.float32)  # [C, k, 784]
-            classes, k, _ = bases.shape
-            self.classes, self.k = classes, k
-            self.register_buffer("means_t2", (2 * means).T.contiguous())
-            self.register_buffer("means_sq", (means ** 2).sum(1))
-            self.register_buffer("bases_t", bases.reshape(classes * k, -1).T.contiguous())
-            self.register_buffer("bases_mu", torch.einsum("ckp,cp->ck", bases, means).reshape(-1))
-            ring = torch.zeros(28, 28)
+            f64 = {name: torch.as_tensor(tensors[name]).double() for name in OOD_TENSORS}
+            means, bases = f64["class_means"], f64["class_bases"]  # [C, 784], [C, k, 784]
+            classes, k, pixels = bases.shape
+            (mr, sr), (mm, sm) = f64["residual_ref"].tolist(), f64["stats_ref"].tolist()
+            self.register_buffer("near_w", (-2 * means).T.float().contiguous())
+            self.register_buffer("near_c", (means ** 2).sum(1).float())
+            self.register_buffer("proj_w", bases.reshape(classes * k, pixels).T.float().contiguous())
+            self.register_buffer("proj_c", -torch.einsum("ckp,cp->ck", bases, means).reshape(-1).float())
+            self.register_buffer("group", -torch.eye(classes, dtype=torch.float64)
+                                 .repeat_interleave(k, 0).float())  # [C*k, C]: minus the sum over k
+            ring = torch.zeros(28, 28, dtype=torch.float64)
             ring[:BORDER, :] = ring[-BORDER:, :] = ring[:, :BORDER] = ring[:, -BORDER:] = 1
-            self.register_buffer("ring", (ring / ring.sum()).reshape(784, 1))
-            laplacian = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-            self.register_buffer("laplacian", laplacian.reshape(1, 1, 3, 3))
-            for name in ("stat_mean", "stat_precision", "residual_ref", "stats_ref"):
-                self.register_buffer(name, torch.as_tensor(tensors[name], dtype=torch.float32))
+            linear = torch.stack([(ring / ring.sum()).reshape(-1), torch.full((pixels,), 1 / pixels,
+                                                                           dtype=torch.float64)], 1)
+            self.register_buffer("stats_w", linear.float())
+            kernels = torch.zeros(3, 1, 3, 3)
+            kernels[0, 0] = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+            kernels[1, 0, 1, 1], kernels[1, 0, 2, 1] = -1.0, 1.0  # x[i+1, j] - x[i, j]
+            kernels[2, 0, 1, 1], kernels[2, 0, 1, 2] = -1.0, 1.0  # x[i, j+1] - x[i, j]
+            self.register_buffer("kernels", kernels)
+            # raw = [ring, mean, lit, |lap|, |dy|, |dx|, lap^2, dy^2, dx^2] -> the five statistics
+            select = torch.zeros(9, 5, dtype=torch.float64)
+            select[0, 0] = select[1, 1] = select[2, 2] = select[4, 3] = select[5, 3] = select[6, 4] = 1
+            precision, centre = f64["stat_precision"], f64["stat_mean"]
+            self.register_buffer("maha_w", (select @ precision @ select.T / sm).float())
+            self.register_buffer("maha_c", (-2 * select @ precision @ centre / sm).float())
+            self.r_scale = 1 / sr
+            self.offset = float(centre @ precision @ centre / sm - mm / sm - mr / sr)
 
         def forward(self, image):
             x = image.flatten(1)
-            squared = (x * x).sum(1, keepdim=True)
-            distance = squared - x @ self.means_t2 + self.means_sq  # [N, C]
-            projected = x @ self.bases_t - self.bases_mu  # [N, C*k]
-            explained = (projected * projected).reshape(-1, self.classes, self.k).sum(2)
-            residual = (distance - explained).amin(1)
-            dy = (image[:, :, 1:, :] - image[:, :, :-1, :]).abs().mean((1, 2, 3))
-            dx = (image[:, :, :, 1:] - image[:, :, :, :-1]).abs().mean((1, 2, 3))
-            lap = torch.nn.functional.conv2d(image, self.laplacian, padding=1)
-            stats = torch.stack([(x @ self.ring)[:, 0], x.mean(1), (x > LIT).float().mean(1),
-                                 dy + dx, (lap * lap).mean((1, 2, 3))], 1)
-            d = stats - self.stat_mean
-            mahalanobis = ((d @ self.stat_precision) * d).sum(1)
-            return ((residual - self.residual_ref[0]) / self.residual_ref[1]
-                    + (mahalanobis - self.stats_ref[0]) / self.stats_ref[1])
+            near = torch.addmm(self.near_c, x, self.near_w)  # [N, C]
+            z = torch.addmm(self.proj_c, x, self.proj_w)  # [N, C*k]
+            residual = torch.addmm(near, z * z, self.group).amin(1) + (x * x).sum(1)
+            g = torch.nn.functional.conv2d(image, self.kernels, padding=1)  # [N, 3, 28, 28]
+            raw = torch.cat([x @ self.stats_w, (x > LIT).float().mean(1, keepdim=True),
+                             g.abs().mean((2, 3)), (g * g).mean((2, 3))], 1)
+            mahalanobis = (torch.addmm(self.maha_c, raw, self.maha_w) * raw).sum(1)
+            return residual * self.r_scale + mahalanobis + self.offset
 
     class Serving(nn.Module):
         def __init__(self, net, temperature: float, ood):

@@ -9,7 +9,8 @@ numpy, the reference the export is checked against):
 R(x) is the class-conditional PCA residual: the smallest over classes c of ||x - mu_c||^2 minus
 its part in the span of the top K principal directions of class c's training images. It catches
 inputs unlike any garment's shape. M(x) is the Mahalanobis distance of five image statistics
-(border ring mean, mean intensity, fraction of lit pixels, total variation, Laplacian energy) from
+(border ring mean, mean intensity, fraction of lit pixels, total variation, Laplacian energy; the
+differences zero-padded at the image's edge) from
 their training distribution, with a pseudo-inverse covariance: it catches photos, textures and
 noise, whose statistics no Fashion-MNIST image has. mR, sR, mM, sM are the mean and SD on the
 validation images, so neither term dominates; the threshold is the validation images' 95th
@@ -40,8 +41,9 @@ def image_stats(x: np.ndarray) -> np.ndarray:
     img = x.reshape(-1, 28, 28)
     ring = np.zeros((28, 28), bool)
     ring[:BORDER, :] = ring[-BORDER:, :] = ring[:, :BORDER] = ring[:, -BORDER:] = True
-    tv = np.abs(np.diff(img, axis=1)).mean((1, 2)) + np.abs(np.diff(img, axis=2)).mean((1, 2))
-    padded = np.pad(img, ((0, 0), (1, 1), (1, 1)))
+    padded = np.pad(img, ((0, 0), (1, 1), (1, 1)))  # zero outside the image
+    dy, dx = padded[:, 2:, 1:-1] - img, padded[:, 1:-1, 2:] - img
+    tv = np.abs(dy).mean((1, 2)) + np.abs(dx).mean((1, 2))
     lap = (padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]
            - 4 * img)
     return np.stack([img[:, ring].mean(1), x.mean(1), (x > LIT).mean(1), tv, (lap ** 2).mean((1, 2))], 1)
