@@ -18,6 +18,7 @@ VALUE_FLAGS = {
     "TRAIN_LR": "--lr",
     "TRAIN_OPTIMIZER": "--optimizer",
     "TRAIN_SEED": "--seed",
+    "TRAIN_VAL_FRACTION": "--val-fraction",
     "TRAIN_DEVICE": "--device",
 }
 # environment variable -> switch, given when the variable is 1/true/yes
