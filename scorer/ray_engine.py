@@ -119,7 +119,7 @@ class RayPool:
         datasets at once would compete for the same actors' CPUs)."""
         for kind, run in groupby(batches, key=_kind):
             if kind is None:
-                yield from (finish(batch, self.model, ([], None), self.format) for batch in run)
+                yield from (finish(batch, self.model, ([], None, None), self.format) for batch in run)
                 continue
             run = list(run)
             try:
