@@ -179,6 +179,14 @@ def _schemas() -> dict:
                            "probabilities": {"type": "object", "description": "Class name -> probability, "
                                              "in class-index order.",
                                              "additionalProperties": {"type": "number"}},
+                           "ood_score": {"type": ["number", "null"],
+                                         "description": "Out-of-distribution score: higher means less like "
+                                                        "Fashion-MNIST (about 0 for clothing). null for a model "
+                                                        "trained without the detector."},
+                           "out_of_distribution": {"type": ["boolean", "null"],
+                                                   "description": "ood_score above the model's threshold "
+                                                                  "(model.json ood.threshold): the image does not "
+                                                                  "look like clothing. null without the detector."},
                            "model_version": {"type": "string"},
                            "input_png": {"type": "string", "contentEncoding": "base64",
                                          "contentMediaType": "image/png",

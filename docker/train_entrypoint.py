@@ -18,6 +18,7 @@ VALUE_FLAGS = {
     "TRAIN_LR": "--lr",
     "TRAIN_OPTIMIZER": "--optimizer",
     "TRAIN_SEED": "--seed",
+    "TRAIN_VAL_FRACTION": "--val-fraction",
     "TRAIN_DEVICE": "--device",
     "TRAIN_VISDOM": "--visdom",  # e.g. http://visdom:8097 (the compose `monitor` profile)
     "TRAIN_TENSORBOARD": "--tensorboard",  # e.g. /runs, the volume the `tensorboard` service reads

@@ -12,16 +12,22 @@ from inference.errors import ModelLoadError
 log = logging.getLogger(__name__)
 
 
+OOD_OUTPUT = "ood_score"  # present in models trained with a validation split
+
+
 def load_onnx(path: Path, *, device: str = "auto",
-              threads: int = 1) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-    """An inference session on the CUDA provider when asked for and present, else the CPU."""
+              threads: int = 1) -> tuple[Callable[[np.ndarray], dict[str, np.ndarray]], str]:
+    """An inference session on the CUDA provider when asked for and present, else the CPU. `run`
+    returns the outputs by name: `probabilities`, and `ood_score` when the graph has it."""
     session, used = open_session(path, device=device, threads=threads)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if [i.name for i in inputs] != ["image"] or "probabilities" not in [o.name for o in outputs]:
         raise ModelLoadError(f"{path}: expected input 'image' and output 'probabilities'")
 
-    def run(batch: np.ndarray) -> np.ndarray:
-        return session.run(["probabilities"], {"image": batch})[0]
+    names = ["probabilities"] + [OOD_OUTPUT] * any(o.name == OOD_OUTPUT for o in outputs)
+
+    def run(batch: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(names, session.run(names, {"image": batch})))
 
     return run, used
 

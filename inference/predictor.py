@@ -23,15 +23,19 @@ _FILES = {"onnx": "model.onnx", "torch": "model.pt"}
 
 @dataclass
 class Predictor:
-    """A loaded model: `predict` maps float32 [N, 1, 28, 28] in [0, 1] to probabilities [N, 10]."""
+    """A loaded model: `predict` maps float32 [N, 1, 28, 28] in [0, 1] to probabilities [N, 10];
+    `infer` also gives the out-of-distribution scores [N] (None for a model without the detector)."""
 
-    run: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    run: Callable[[np.ndarray], dict[str, np.ndarray]] = field(repr=False)
     metadata: dict = field(repr=False)
     backend: str
     device: str
     number: int = 1  # the repository's version folder it came from (1 for a plain model folder)
     # explain.onnx loaded, or None for artifacts older than it (their /explain answers 422)
     explainer: Explainer | None = field(default=None, repr=False)
+    # model.json's `ood.threshold` when the model also computes `ood_score`: a score above it is
+    # out of distribution. None for a model trained before the detector.
+    ood_threshold: float | None = None
 
     @classmethod
     def load(cls, model_dir: str | Path, backend: str = "onnx", device: str = "auto",
@@ -48,8 +52,14 @@ class Predictor:
         explainer = Explainer.load(model_dir, metadata, device=device, threads=threads)
         log.info("loaded %s (version %s) with backend %s on %s%s", model_path, metadata["version"],
                  backend, used_device, "" if explainer else "; no explain.onnx: /explain answers 422")
+        block = metadata.get("ood")
+        threshold = block.get("threshold") if isinstance(block, dict) else None
+        if threshold is not None and "ood_score" not in run(np.zeros((1, 1, 28, 28), np.float32)):
+            log.warning("%s: model.json has an ood block but the model computes no ood_score; "
+                        "predictions carry no out-of-distribution flag", model_path)
+            threshold = None
         return cls(run=run, metadata=metadata, backend=backend, device=used_device, number=number,
-                   explainer=explainer)
+                   explainer=explainer, ood_threshold=None if threshold is None else float(threshold))
 
     @staticmethod
     def check_files(model_dir: str | Path, backend: str = "onnx") -> dict:
@@ -78,7 +88,13 @@ class Predictor:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities float32 [N, 10] for a float32 batch [N, 1, 28, 28]."""
-        return self.run(np.ascontiguousarray(batch, dtype=np.float32))
+        return self.infer(batch)[0]
+
+    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities [N, 10], ood_score [N] or None when the model has no detector)."""
+        outputs = self.run(np.ascontiguousarray(batch, dtype=np.float32))
+        scores = outputs.get("ood_score") if self.ood_threshold is not None else None
+        return outputs["probabilities"], scores
 
     def explain(self, batch: np.ndarray, targets: list[int]) -> list[Explanation]:
         """Attributions for each image of the batch [N, 1, 28, 28] and its class in `targets`;
@@ -106,15 +122,19 @@ class Predictor:
             if not np.isfinite(explained.attributions).all():
                 raise ModelLoadError("explain.onnx: warm-up explanation gave values that are not finite")
 
-    def to_predictions(self, probs: np.ndarray) -> list[dict]:
-        """The prediction objects `{"label", "class_index", "confidence", "probabilities"}` for a
-        batch of probabilities [N, classes], converted to plain floats in one call for the batch."""
-        classes = self.classes
+    def to_predictions(self, probs: np.ndarray, ood_scores: np.ndarray | None = None) -> list[dict]:
+        """The prediction objects `{"label", "class_index", "confidence", "probabilities",
+        "ood_score", "out_of_distribution"}` for a batch of probabilities [N, classes] and its
+        ood scores, converted to plain floats in one call for the batch. Without scores (a model
+        trained before the detector) the last two are None."""
+        classes, threshold = self.classes, self.ood_threshold
+        scores = [None] * len(probs) if ood_scores is None else np.asarray(ood_scores).tolist()
         predictions = []
-        for values in np.asarray(probs).tolist():  # float32 -> Python floats, exactly
+        for values, score in zip(np.asarray(probs).tolist(), scores):  # float32 -> Python floats, exactly
             index = values.index(max(values))  # the first of equal maxima, as np.argmax
             predictions.append({"label": classes[index], "class_index": index, "confidence": values[index],
-                                "probabilities": dict(zip(classes, values))})
+                                "probabilities": dict(zip(classes, values)), "ood_score": score,
+                                "out_of_distribution": None if score is None else score > threshold})
         return predictions
 
 

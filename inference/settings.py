@@ -40,6 +40,8 @@ class Settings:
     max_request_pixels: int = 100_000_000  # pixels of all images of one request (headers), 413 beyond
     request_timeout_s: float = 10.0  # deadline per request, checked between images: 503 past it
     invert: str = "auto"  # auto | always | never (auto: when the image background is light)
+    # 1: an image the model flags as out of distribution is answered with a 422, not a prediction.
+    reject_out_of_distribution: bool = False
     web_concurrency: int = 0  # gunicorn workers; 0 means one per CPU we may use
     threads_per_worker: int = 1  # intra-op threads of onnxruntime / torch in each worker
     log_level: str = "info"
@@ -93,6 +95,7 @@ _RULES = {
     "max_request_pixels": "a positive integer",
     "request_timeout_s": "a positive number of seconds",
     "invert": " or ".join(INVERT_CHOICES),
+    "reject_out_of_distribution": "0 or 1 (also false or true)",
     "web_concurrency": "a positive integer",
     "threads_per_worker": "a positive integer",
     "log_level": " or ".join(LOG_LEVELS),
@@ -121,6 +124,11 @@ def _parse(name: str, raw: str):
         return keys
     if name == "device":
         return parse_device(raw)
+    if name == "reject_out_of_distribution":
+        flags = {"0": False, "false": False, "1": True, "true": True}
+        if raw.lower() not in flags:
+            raise ValueError(name)
+        return flags[raw.lower()]
     if name in _CHOICES:
         if raw.lower() not in _CHOICES[name]:
             raise ValueError(name)

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from inference.errors import ModelLoadError
-from inference.nets import build_sequential
+from inference.nets import OOD_TENSORS, build_sequential, serving_net
 
 log = logging.getLogger(__name__)
 # The slim runtime image has no torch: choosing this backend there is an operator's mistake that
@@ -28,8 +28,10 @@ def check_torch() -> None:
 
 
 def load_torch(path: Path, *, device: str = "auto",
-               threads: int = 1) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-    """Load the checkpoint onto the CUDA device when asked for and present, else the CPU."""
+               threads: int = 1) -> tuple[Callable[[np.ndarray], dict[str, np.ndarray]], str]:
+    """Load the checkpoint onto the CUDA device when asked for and present, else the CPU. `run`
+    returns what model.onnx would: `probabilities` (at the checkpoint's temperature), and
+    `ood_score` when the checkpoint carries the detector."""
     try:
         import torch
     except ImportError as exc:
@@ -43,6 +45,9 @@ def load_torch(path: Path, *, device: str = "auto",
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         net = build_sequential(checkpoint["arch"]["layers"])
         net.load_state_dict(checkpoint["state_dict"])
+        ood = checkpoint.get("ood")
+        net = serving_net(net, checkpoint.get("temperature", 1.0),
+                          None if ood is None else {name: ood[name] for name in OOD_TENSORS})
     except ValueError as exc:  # a layer list the builder refuses
         raise ModelLoadError(f"{path}: {exc}") from None
     except Exception as exc:  # unpickling, missing keys and shape mismatches all mean a bad file
@@ -50,10 +55,12 @@ def load_torch(path: Path, *, device: str = "auto",
     used = _device(torch, device)
     net = net.to(used).eval()
 
-    def run(batch: np.ndarray) -> np.ndarray:
+    def run(batch: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            logits = net(torch.from_numpy(batch).to(used))
-            return torch.softmax(logits, dim=1).cpu().numpy()
+            out = net(torch.from_numpy(batch).to(used))
+            if ood is None:
+                return {"probabilities": out.cpu().numpy()}
+            return {"probabilities": out[0].cpu().numpy(), "ood_score": out[1].cpu().numpy()}
 
     return run, used
 

@@ -1,6 +1,7 @@
 """Rows to a Parquet file (`--out FILE.parquet`), for runs too large for a CSV to be handy: the
-CSV's columns, typed (index and class_index int64, confidence and p_<class> float64, the others
-strings; a value the row does not have is null), in row groups of up to 65,536 rows.
+CSV's columns, typed (index and class_index int64, confidence, ood_score and p_<class> float64,
+out_of_distribution bool, the others strings; a value the row does not have is null), in row
+groups of up to 65,536 rows.
 
 A Parquet file can be read only once its footer is written, so the rows go to `.FILE.partial`
 beside it, renamed to FILE when the run ends (also after Ctrl-C: the rows scored so far). A write
@@ -22,7 +23,8 @@ except ImportError:
                      "(or pyarrow alone)") from None
 
 ROW_GROUP = 65_536  # rows per row group: Parquet readers do well with large groups
-_TYPES = {"index": pa.int64(), "class_index": pa.int64(), "confidence": pa.float64()}
+_TYPES = {"index": pa.int64(), "class_index": pa.int64(), "confidence": pa.float64(),
+          "ood_score": pa.float64(), "out_of_distribution": pa.bool_()}
 
 
 class ParquetWriter(RowWriter):

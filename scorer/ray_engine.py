@@ -64,11 +64,15 @@ class BatchScorer:
             count = len(block["data"])
             batch = Batch([""] * count, [None] * count, [None] * count, pixels=block["data"],
                           errors=[None] * count)
-        ok, probabilities = self.model.infer(batch)
+        ok, probabilities, scores = self.model.infer(batch)
         out = np.zeros((len(batch), len(self.model.classes)), dtype=np.float32)
+        ood = np.full(len(batch), np.nan, dtype=np.float32)  # NaN: no score (no detector, or no image)
         if ok:
             out[ok] = probabilities
-        return {"probabilities": out, "error": np.array([error or "" for error in batch.errors], dtype=object)}
+            if scores is not None:
+                ood[ok] = scores
+        return {"probabilities": out, "ood_score": ood,
+                "error": np.array([error or "" for error in batch.errors], dtype=object)}
 
 
 def _kind(batch: Batch) -> str | None:
@@ -115,7 +119,7 @@ class RayPool:
         datasets at once would compete for the same actors' CPUs)."""
         for kind, run in groupby(batches, key=_kind):
             if kind is None:
-                yield from (finish(batch, self.model, ([], None), self.format) for batch in run)
+                yield from (finish(batch, self.model, ([], None, None), self.format) for batch in run)
                 continue
             run = list(run)
             try:
@@ -143,14 +147,18 @@ class RayPool:
         rows = _Rows(scored.iter_batches(batch_size=None, batch_format="numpy"))
         for batch in run:
             if kind == "files":
-                probabilities, errors = rows.take(len(batch))
+                probabilities, scores, errors = rows.take(len(batch))
                 batch.errors = [old or new or None for old, new in zip(batch.errors, errors)]
                 ok = batch.ok()
-                probabilities = probabilities[ok]
+                probabilities, scores = probabilities[ok], scores[ok]
             else:
                 ok = batch.ok()
-                probabilities, _ = rows.take(len(ok))
-            yield finish(batch, self.model, (ok, probabilities if ok else None), self.format)
+                probabilities, scores, _ = rows.take(len(ok))
+            if not ok:
+                probabilities = scores = None
+            elif self.model.predictor.ood_threshold is None:
+                scores = None
+            yield finish(batch, self.model, (ok, probabilities, scores), self.format)
 
 
 class _Rows:
@@ -160,17 +168,19 @@ class _Rows:
     def __init__(self, batches: Iterator[dict[str, np.ndarray]]) -> None:
         self.batches = iter(batches)
         self.probabilities: list[np.ndarray] = []
+        self.scores: list[np.ndarray] = []
         self.errors: list[str] = []
         self.count = 0
 
-    def take(self, count: int) -> tuple[np.ndarray, list[str]]:
+    def take(self, count: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
         while self.count < count:
             block = next(self.batches)
             self.probabilities.append(block["probabilities"])
+            self.scores.append(block["ood_score"])
             self.errors += [str(error) for error in block["error"]]
             self.count += len(block["error"])
-        probabilities = np.concatenate(self.probabilities)
-        self.probabilities = [probabilities[count:]]
+        probabilities, scores = np.concatenate(self.probabilities), np.concatenate(self.scores)
+        self.probabilities, self.scores = [probabilities[count:]], [scores[count:]]
         errors, self.errors = self.errors[:count], self.errors[count:]
         self.count -= count
-        return probabilities[:count], errors
+        return probabilities[:count], scores[:count], errors

@@ -16,6 +16,8 @@ from scorer.sources import Batch
 
 MODEL_ROUTE = "/v1/models/fashion-mnist"
 PREDICTION_KEYS = ("label", "class_index", "confidence", "probabilities")  # the prediction object
+# null (None) when the service or its model predates the out-of-distribution detector
+OPTIONAL_KEYS = ("ood_score", "out_of_distribution")
 _CLIENT_ERRORS = (400, 413, 415, 422)  # about the images sent: worth splitting the request
 
 
@@ -62,7 +64,8 @@ class RemoteModel:
             # The version of the model that answered: the service may change models mid-run.
             version = str(body.get("model_version", self.version))
             try:
-                predictions = [{**{key: p[key] for key in PREDICTION_KEYS}, "model_version": version}
+                predictions = [{**{key: p[key] for key in PREDICTION_KEYS},
+                                **{key: p.get(key) for key in OPTIONAL_KEYS}, "model_version": version}
                                for p in body.get("predictions", [body])]
             except (KeyError, TypeError):
                 raise RemoteError(f"{self.url}/predict did not answer prediction objects: "

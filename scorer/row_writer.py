@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-FIELDS = ("source", "index", "true_label", "label", "class_index", "confidence")
+FIELDS = ("source", "index", "true_label", "label", "class_index", "confidence", "ood_score",
+          "out_of_distribution")
 
 
 class WriteError(Exception):

@@ -27,18 +27,19 @@ class LocalModel:
         self.classes, self.version = predictor.classes, predictor.version
         self.backend, self.device = predictor.backend, predictor.device
 
-    def infer(self, batch: Batch) -> tuple[list[int], np.ndarray | None]:
-        """Probabilities of the images that have pixels (the model run: it releases the GIL)."""
+    def infer(self, batch: Batch) -> tuple[list[int], np.ndarray | None, np.ndarray | None]:
+        """Probabilities and ood scores (None for a model without the detector) of the images that
+        have pixels (the model run: it releases the GIL)."""
         ok = batch.ok()
         if not ok:
-            return ok, None
+            return ok, None, None
         pixels = batch.pixels if len(ok) == len(batch) else batch.pixels[ok]
-        return ok, self.predictor.predict(pixels[:, None, :, :])
+        return ok, *self.predictor.infer(pixels[:, None, :, :])
 
-    def results(self, batch: Batch, inferred: tuple[list[int], np.ndarray | None]) -> list[dict]:
+    def results(self, batch: Batch, inferred: tuple) -> list[dict]:
         """A prediction object (the server's `to_predictions`) or `{"error": message}` per image."""
-        ok, probabilities = inferred
-        return batch.results(ok, self.predictor.to_predictions(probabilities) if ok else [])
+        ok, probabilities, scores = inferred
+        return batch.results(ok, self.predictor.to_predictions(probabilities, scores) if ok else [])
 
 
 class ExplainingModel(LocalModel):

@@ -41,6 +41,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=d.optimizer,
                    help=f"default: {d.optimizer}")
     p.add_argument("--seed", type=int, default=d.seed, help=f"default: {d.seed}")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                   help="share of the training images held out (stratified) to fit the temperature "
+                        "and the out-of-distribution detector on; 0 fits neither "
+                        f"(default: {d.val_fraction})")
     p.add_argument("--device", default=d.device, type=device_name,
                    help="auto (CUDA when available), cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--dry-run", action="store_true",
@@ -64,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     a = p.parse_args(argv)
     if a.impl == "scratch" and (a.model != "linear" or a.optimizer != "sgd"):
         p.error("--impl scratch is softmax regression with SGD: use --model linear --optimizer sgd")
+    if not 0 <= a.val_fraction <= 0.5:
+        p.error("--val-fraction must lie in [0, 0.5]")
     if a.epochs < 1 or a.batch_size < 1 or a.log_every < 1 or a.lr <= 0:
         p.error("--epochs, --batch-size and --log-every must be >= 1 and --lr > 0")
     return TrainConfig(**{**vars(a), "data_dir": a.data_dir or default_data_dir()})

@@ -22,6 +22,9 @@ class TrainConfig:
     lr: float = 0.1
     optimizer: str = "sgd"  # sgd | adam
     seed: int = 0
+    # Share of the training files held out (stratified) to fit the temperature and the
+    # out-of-distribution detector on; the model trains on the rest. 0: neither is fitted.
+    val_fraction: float = 0.1
     device: str = "auto"  # auto picks CUDA when torch sees one
     # One batch per epoch: exercises every stage (training, export, self-check, plots) in seconds.
     dry_run: bool = False
@@ -41,7 +44,7 @@ class TrainConfig:
 
     def hyperparameters(self) -> dict:
         """What shaped the weights (written into model.pt and model.json)."""
-        keep = ("model", "impl", "epochs", "batch_size", "lr", "optimizer", "seed", "dry_run")
+        keep = ("model", "impl", "epochs", "batch_size", "lr", "optimizer", "seed", "val_fraction", "dry_run")
         return {key: value for key, value in asdict(self).items() if key in keep}
 
 

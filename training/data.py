@@ -58,6 +58,28 @@ class Split:
 class Dataset:
     train: Split
     test: Split
+    # Held out of the training files (`split_validation`): what the temperature and the
+    # out-of-distribution detector are fitted on. None: nothing held out.
+    validation: Split | None = None
+
+
+def split_validation(split: Split, fraction: float, seed: int = 0) -> tuple[Split, Split]:
+    """(the rest, the validation part): `fraction` of each class's images, drawn with `seed`, so
+    every class is held out in proportion; at least one image of every class with two or more."""
+    import torch
+
+    labels = split.labels.cpu().numpy()
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        count = min(len(members) - 1, max(1, round(fraction * len(members))))
+        held.extend(rng.permutation(members)[:count].tolist())
+    mask = np.zeros(len(labels), bool)
+    mask[held] = True
+    keep, hold = torch.from_numpy(np.flatnonzero(~mask)), torch.from_numpy(np.flatnonzero(mask))
+    return (Split(split.images[keep], split.labels[keep]),
+            Split(split.images[hold], split.labels[hold]))
 
 
 def find_file(data_dir: Path, name: str) -> Path | None:

@@ -1,5 +1,5 @@
 """From a trained model to the artifacts folder (docs/architecture.md): model.onnx (self-contained, softmax
-inside), model.pt, model.json, metrics.json and the figures, all or nothing.
+inside, and with a validation split the temperature and the out-of-distribution score), model.pt, model.json, metrics.json and the figures, all or nothing.
 
 The ONNX file is checked against torch before anything trusts it, and the files are moved into
 `--out` only after that check passed, so a failed run never leaves a model a later run would skip on.
@@ -22,17 +22,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from inference.nets import OOD_TENSORS, serving_net
 from inference.repository import next_version_number
 from training.data import CLASSES, Dataset
 from training.errors import ExportError
 from training.outputs import ARTIFACTS
 from training.gradient_graph import INPUTS as GRADIENT_INPUTS, OUTPUTS as GRADIENT_OUTPUTS, export_gradient_graph
-from training.models import with_softmax
 from training.report import plot_confusion, plot_curves, plot_samples, spread_sample
 from training.loop import as_float
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
+OOD_OUTPUT = "ood_score"
 CHECKPOINT_FORMAT = 1
 EXPLAIN_FILE = "explain.onnx"  # the logits and input gradient (training/gradient_graph.py)
 MODEL_FILES = ("model.onnx", "model.pt", EXPLAIN_FILE)  # hashed in model.json
@@ -73,18 +74,28 @@ def write_artifacts(out: Path, model: nn.Module, arch: dict, impl: str, data: Da
     with torch.no_grad():
         predicted = model(as_float(test.images)).argmax(dim=1).numpy()
     metrics = {"epochs": epochs}
+    trust, head = None, {}
+    if data.validation is not None and len(data.validation):
+        from training.trust import fit_trust
+
+        trust = fit_trust(model, data.train.to(torch.device("cpu")), data.validation, test)
+        head = {"temperature": trust.temperature, "ood": trust.ood_tensors}
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
     try:
-        export_onnx(model, staging / "model.onnx")
-        figures = check_onnx(staging / "model.onnx", model, as_float(test.images))
+        export_onnx(model, staging / "model.onnx", **head)
+        figures = check_onnx(staging / "model.onnx", model, as_float(test.images), **head)
         export_gradient_graph(model, staging / EXPLAIN_FILE, OPSET)
         explain_figures = check_gradient_graph(staging / EXPLAIN_FILE, model, as_float(test.images))
         save_checkpoint(staging / "model.pt", model, arch, list(CLASSES), hyperparameters,
-                        {"test_accuracy": epochs[-1]["test_acc"], **metrics})
-        card = model_card(staging, arch=arch, impl=impl, classes=list(CLASSES),
-                          dataset={"train_size": len(data.train), "test_size": len(test)},
+                        {"test_accuracy": epochs[-1]["test_acc"], **metrics}, trust=trust)
+        dataset = {"train_size": len(data.train), "test_size": len(test)}
+        if data.validation is not None:
+            dataset["validation_size"] = len(data.validation)
+        card = model_card(staging, arch=arch, impl=impl, classes=list(CLASSES), dataset=dataset,
                           hyperparameters=hyperparameters, epochs=epochs, self_check=figures,
                           explain_check=explain_figures)
+        if trust is not None:
+            card.update(calibration=trust.calibration_block, ood=trust.ood_block)
         write_json(staging / "metrics.json", metrics)
         labels, images = test.labels.numpy(), test.images.numpy()
         plot_curves(staging / "curves.png", epochs)
@@ -101,15 +112,17 @@ def write_artifacts(out: Path, model: nn.Module, arch: dict, impl: str, data: Da
     return card
 
 
-def export_onnx(model: nn.Module, path: Path) -> Path:
-    """model (logits out) -> one ONNX file: `image` [N,1,28,28] -> `probabilities` [N,10]."""
-    net = with_softmax(model).cpu().eval()
+def export_onnx(model: nn.Module, path: Path, temperature: float = 1.0, ood: dict | None = None) -> Path:
+    """model (logits out) -> one ONNX file: `image` [N,1,28,28] -> `probabilities` [N,10]
+    (softmax of logits / temperature), and with `ood` (the detector's tensors) `ood_score` [N]."""
+    net = serving_net(model, temperature, ood).cpu().eval()
+    names = [OUTPUT_NAME] if ood is None else [OUTPUT_NAME, OOD_OUTPUT]
     example = torch.zeros(2, 1, 28, 28)
     with warnings.catch_warnings():
         # torch.export's pytree emits a FutureWarning about its own internals; not ours to fix.
         warnings.simplefilter("ignore", FutureWarning)
         torch.onnx.export(
-            net, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            net, (example,), str(path), input_names=[INPUT_NAME], output_names=names,
             opset_version=OPSET, dynamo=True, verbose=False,
             # external_data=False: the weights go inside model.onnx, no model.onnx.data beside it.
             external_data=False,
@@ -119,18 +132,27 @@ def export_onnx(model: nn.Module, path: Path) -> Path:
 
 
 def save_checkpoint(path: Path, model: nn.Module, arch: dict, classes: list[str],
-                    hyperparameters: dict, metrics: dict) -> Path:
-    """model.pt: only tensors, lists, dicts, str and numbers, so weights_only=True loads it."""
+                    hyperparameters: dict, metrics: dict, trust=None) -> Path:
+    """model.pt: only tensors, lists, dicts, str and numbers, so weights_only=True loads it. With
+    `trust` (training/trust.py) also the temperature and the detector's tensors and threshold, so
+    the torch backend computes what model.onnx does."""
     state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
-    torch.save({"format": CHECKPOINT_FORMAT, "arch": arch, "state_dict": state,
-                "classes": list(classes), "hyperparameters": dict(hyperparameters),
-                "metrics": dict(metrics)}, path)
+    checkpoint = {"format": CHECKPOINT_FORMAT, "arch": arch, "state_dict": state,
+                  "classes": list(classes), "hyperparameters": dict(hyperparameters),
+                  "metrics": dict(metrics)}
+    if trust is not None:
+        checkpoint["temperature"] = float(trust.temperature)
+        checkpoint["ood"] = {"threshold": float(trust.threshold),
+                             **{name: torch.from_numpy(trust.ood_tensors[name]) for name in OOD_TENSORS}}
+    torch.save(checkpoint, path)
     return Path(path)
 
 
-def check_onnx(path: Path, model: nn.Module, images: torch.Tensor, atol: float = 1e-5) -> dict:
+def check_onnx(path: Path, model: nn.Module, images: torch.Tensor, atol: float = 1e-5,
+               temperature: float = 1.0, ood: dict | None = None) -> dict:
     """Raise ExportError unless onnx's checker passes and onnxruntime's probabilities on `images`
-    (float [N,1,28,28]) equal torch's within `atol` with the same argmax. Returns the figures."""
+    (float [N,1,28,28]) equal torch's within `atol` with the same argmax, and with `ood` its
+    ood_score equals the numpy reference (training/ood.py) within 1e-3 relative. Returns the figures."""
     import onnx
     import onnxruntime as ort
 
@@ -140,16 +162,27 @@ def check_onnx(path: Path, model: nn.Module, images: torch.Tensor, atol: float =
         raise ExportError(f"{path}: onnx checker failed: {e}") from None
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     batch = images.detach().cpu().float()
-    got = session.run([OUTPUT_NAME], {INPUT_NAME: batch.numpy()})[0]
+    outputs = session.run(None, {INPUT_NAME: batch.numpy()})
+    got = outputs[0]
     with torch.no_grad():
-        want = with_softmax(model).cpu().eval()(batch).numpy()
+        want = serving_net(model, temperature).cpu().eval()(batch).numpy()
     max_diff = float(np.abs(got - want).max()) if len(want) else 0.0
     same_argmax = bool((got.argmax(axis=1) == want.argmax(axis=1)).all())
     if got.shape != want.shape or max_diff > atol or not same_argmax:
         raise ExportError(f"{path}: onnxruntime disagrees with torch on {len(want)} test images "
                           f"(max |diff| {max_diff:.2e}, allowed {atol:.0e}; "
                           f"same argmax: {same_argmax})")
-    return {"images": len(want), "max_abs_diff": max_diff, "same_argmax": same_argmax}
+    figures = {"images": len(want), "max_abs_diff": max_diff, "same_argmax": same_argmax}
+    if ood is not None:
+        from training.ood import score
+
+        reference = score(batch.numpy(), ood)
+        diff = float((np.abs(outputs[1] - reference) / (1 + np.abs(reference))).max()) if len(want) else 0.0
+        if len(outputs) != 2 or outputs[1].shape != reference.shape or diff > 1e-3:
+            raise ExportError(f"{path}: onnxruntime's {OOD_OUTPUT} disagrees with the reference on "
+                              f"{len(want)} test images (max relative diff {diff:.2e}, allowed 1e-3)")
+        figures["ood_max_rel_diff"] = diff
+    return figures
 
 
 def check_gradient_graph(path: Path, model: nn.Module, images: torch.Tensor, count: int = 64,

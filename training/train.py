@@ -47,7 +47,7 @@ def train(config: TrainConfig) -> dict:
     """Load the data, train, export and check; returns the model card (model.json)."""
     import torch
 
-    from training.data import Dataset, load_dataset
+    from training.data import Dataset, load_dataset, split_validation
     from training.export import publish, write_artifacts
     from training.models import new_model, parameter_count
     from training.scratch import ScratchSoftmaxRegression
@@ -58,9 +58,13 @@ def train(config: TrainConfig) -> dict:
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     data = load_dataset(config.data_dir)
-    print(f"data: {len(data.train)} train / {len(data.test)} test images from {config.data_dir}; "
-          f"device {device}")
-    data = Dataset(train=data.train.to(device), test=data.test.to(device))
+    validation = None
+    if config.val_fraction > 0:
+        rest, validation = split_validation(data.train, config.val_fraction, config.seed)
+        data = Dataset(train=rest, test=data.test)
+    print(f"data: {len(data.train)} train / {len(validation) if validation else 0} validation / "
+          f"{len(data.test)} test images from {config.data_dir}; device {device}")
+    data = Dataset(train=data.train.to(device), test=data.test.to(device), validation=validation)
     torch.manual_seed(config.seed)  # the initial weights
     model = new_model(config.model).to(device)
     if config.impl == "scratch":
@@ -82,6 +86,11 @@ def train(config: TrainConfig) -> dict:
         print(f"wrote {folder} (version {card['version']}, test accuracy "
               f"{card['test_accuracy']:.4f}; onnx matches torch to "
               f"{card['export_check']['max_abs_diff']:.1e})")
+        if "calibration" in card:
+            c, o = card["calibration"], card["ood"]
+            print(f"temperature {c['temperature']:.3f}: test ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}, "
+                  f"NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}; ood threshold {o['threshold']:.3f}, "
+                  f"AUROC {o['auroc']:.3f} against {', '.join(o['measured_against']['families'])}")
         if monitors:
             monitors.on_end(run_end(learner, data, folder, card))
     finally:

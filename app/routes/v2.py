@@ -21,7 +21,9 @@ from inference.predictor import Predictor
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 MODEL = "fashion-mnist"
 SERVER = "fashion-mnist-serving"
-OUTPUTS = ("probabilities", "class_index", "label")
+OUTPUTS = ("probabilities", "class_index", "label", "ood_score", "out_of_distribution")
+# A model trained before the out-of-distribution detector has only these.
+BASE_OUTPUTS = OUTPUTS[:3]
 _PLATFORMS = {"onnx": "onnx_onnxv1", "torch": "pytorch_statedict"}
 
 
@@ -46,12 +48,15 @@ def ready():
 def model_metadata(model_name: str, model_version: str | None):
     _, predictor = _model(model_name, model_version)
     classes = len(predictor.classes)
+    outputs = [{"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]},
+               {"name": "class_index", "datatype": "INT64", "shape": [-1]},
+               {"name": "label", "datatype": "BYTES", "shape": [-1]},
+               {"name": "ood_score", "datatype": "FP32", "shape": [-1]},
+               {"name": "out_of_distribution", "datatype": "BOOL", "shape": [-1]}]
     return {
         "name": MODEL, "versions": served_versions(), "platform": _PLATFORMS[predictor.backend],
         "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, 1, 28, 28]}],
-        "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]},
-                    {"name": "class_index", "datatype": "INT64", "shape": [-1]},
-                    {"name": "label", "datatype": "BYTES", "shape": [-1]}],
+        "outputs": outputs[:len(_outputs_of(predictor))],
         # The model's own identity (model.json), also in every answer's X-Model-Version header.
         "parameters": {"sha_version": predictor.version, "backend": predictor.backend, "device": predictor.device},
     }
@@ -72,14 +77,17 @@ def infer(model_name: str, model_version: str | None):
     limits = Limits.start(config)
     # The same reader as /predict: a body cut short is a 400, one over MAX_UPLOAD_MB a 413, chunked or not.
     parsed = read_request(read_body(request, limits), request.headers.get(HEADER_LENGTH))
-    outputs = parsed.outputs if parsed.outputs is not None else dict.fromkeys(OUTPUTS, parsed.binary_output)
-    unknown = [output for output in outputs if output not in OUTPUTS]
+    known = _outputs_of(predictor)
+    outputs = parsed.outputs if parsed.outputs is not None else dict.fromkeys(known, parsed.binary_output)
+    unknown = [output for output in outputs if output not in known]
     if unknown:
-        abort(400, description=f"unknown output {unknown[0]!r}; the model's outputs are {', '.join(OUTPUTS)}")
+        abort(400, description=f"unknown output {unknown[0]!r}; the model's outputs are {', '.join(known)}")
 
-    _, probabilities = metrics.timed_predict(
+    _, probabilities, scores = metrics.timed_predict(
         predictor, lambda: image_batch(parsed.inputs, limits=limits, invert=config.invert))
-    tensors = _output_tensors(predictor, probabilities)
+    tensors = _output_tensors(predictor, probabilities, scores)
+    flagged = int(tensors["out_of_distribution"][1].sum()) if scores is not None else 0
+    metrics.observe_trust("/v2/infer", probabilities.max(axis=1).tolist(), scores, flagged)
     metrics.count_predictions(label.decode() for label in tensors["label"][1])
     header = {"model_name": MODEL, "model_version": version}
     if parsed.id is not None:
@@ -106,9 +114,18 @@ def _model(name: str, version: str | None) -> tuple[str, Predictor]:
     return predictor_for(version)
 
 
-def _output_tensors(predictor: Predictor, probabilities: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:
-    """The model's outputs by name: (datatype, array)."""
+def _outputs_of(predictor: Predictor) -> tuple[str, ...]:
+    return OUTPUTS if predictor.ood_threshold is not None else BASE_OUTPUTS
+
+
+def _output_tensors(predictor: Predictor, probabilities: np.ndarray,
+                    scores: np.ndarray | None = None) -> dict[str, tuple[str, np.ndarray]]:
+    """The model's outputs by name: (datatype, array); the ood pair only with scores."""
     indices = np.argmax(probabilities, axis=1).astype(np.int64)
     labels = np.array([predictor.classes[i].encode() for i in indices.tolist()], dtype=object)
-    return {"probabilities": ("FP32", probabilities.astype(np.float32, copy=False)),
-            "class_index": ("INT64", indices), "label": ("BYTES", labels)}
+    tensors = {"probabilities": ("FP32", probabilities.astype(np.float32, copy=False)),
+               "class_index": ("INT64", indices), "label": ("BYTES", labels)}
+    if scores is not None:
+        tensors["ood_score"] = ("FP32", scores.astype(np.float32, copy=False))
+        tensors["out_of_distribution"] = ("BOOL", scores > predictor.ood_threshold)
+    return tensors

@@ -49,7 +49,8 @@ def test_multipart_single_file_answers_one_object(client, images, expected):
     response = client.post("/predict", data={"image": (io.BytesIO(png(images[0])), "a.png")})
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"label", "class_index", "confidence", "probabilities", "model_version"}
+    assert set(body) == {"label", "class_index", "confidence", "probabilities", "ood_score",
+                         "out_of_distribution", "model_version"}
     assert body["class_index"] == expected[0]
     assert list(body["probabilities"])[body["class_index"]] == body["label"]
     assert body["confidence"] == max(body["probabilities"].values())

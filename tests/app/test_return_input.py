@@ -38,7 +38,8 @@ def post_file(client, data: bytes, query: str = "return_input=png"):
 
 def test_png_is_the_28x28_test_image_itself(client, images):
     body = post_file(client, png(images[0])).get_json()
-    assert list(body) == ["label", "class_index", "confidence", "probabilities", "input_png", "model_version"]
+    assert list(body) == ["label", "class_index", "confidence", "probabilities", "ood_score", "out_of_distribution",
+                          "input_png", "model_version"]
     # A 28x28 8-bit image reaches the model as uint8 / 255: its PNG gives back the same bytes.
     assert np.array_equal(decoded_png(body["input_png"]), images[0])
 

@@ -77,7 +77,9 @@ def test_model_metadata_names_tensors_versions_and_the_sha_identity(client, trai
         "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 28, 28]}],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
                     {"name": "class_index", "datatype": "INT64", "shape": [-1]},
-                    {"name": "label", "datatype": "BYTES", "shape": [-1]}],
+                    {"name": "label", "datatype": "BYTES", "shape": [-1]},
+                    {"name": "ood_score", "datatype": "FP32", "shape": [-1]},
+                    {"name": "out_of_distribution", "datatype": "BOOL", "shape": [-1]}],
         "parameters": {"sha_version": sha_version, "backend": "onnx", "device": "cpu"}}
     assert response.headers["X-Model-Version"] == sha_version
     assert client.get("/v2/models/fashion-mnist/versions/1").get_json() == response.get_json()

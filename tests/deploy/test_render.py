@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 
 import kubernetes_validate
 import pytest
@@ -17,7 +18,7 @@ from tests.deploy.manifests import (DEPLOY, KUBERNETES_VERSIONS, OVERLAYS, kserv
 
 EXPECTED_KINDS = {"PersistentVolumeClaim", "Job", "Deployment", "Service",
                   "HorizontalPodAutoscaler", "PodDisruptionBudget"}
-CRD_KINDS = {"ServiceMonitor", "InferenceService", "ServingRuntime"}
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "InferenceService", "ServingRuntime"}
 
 
 def validate(obj: dict, version: str) -> None:
@@ -61,6 +62,20 @@ def test_servicemonitor_component_renders_with_an_overlay(tmp_path):
     service = one(objects, "Service")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_prometheusrule_alerts_on_metrics_the_app_exports(tmp_path):
+    from app import metrics
+
+    k8s = os.path.relpath(DEPLOY / "k8s", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        f"resources:\n- {k8s}/overlays/cpu\ncomponents:\n- {k8s}/components/servicemonitor\n")
+    rule = one(render(tmp_path), "PrometheusRule")
+    exprs = " ".join(r["expr"] for g in rule["spec"]["groups"] for r in g["rules"])
+    exported = {metrics.FLAGGED._name + "_total", metrics.OOD_SCORE._name + "_count",
+                metrics.OOD_SCORE._name + "_bucket", metrics.CONFIDENCE._name + "_bucket"}
+    used = set(re.findall(r"[a-z_]+(?=\[)", exprs))
+    assert used and used <= exported
 
 
 def test_kserve_renders():

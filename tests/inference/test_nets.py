@@ -25,7 +25,7 @@ def test_the_backend_rebuilds_the_saved_net(tmp_path, name):
     batch = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
     with torch.no_grad():
         expected = torch.softmax(model(torch.from_numpy(batch)), dim=1).numpy()
-    np.testing.assert_allclose(run(batch), expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(run(batch)["probabilities"], expected, rtol=0, atol=1e-6)
 
 
 def test_every_kind_the_architectures_use_is_built_with_all_its_options():

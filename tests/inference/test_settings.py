@@ -14,7 +14,7 @@ def test_defaults():
     assert settings.model_dir == Path("artifacts") and settings.model_backend == "onnx"
     assert (settings.device, settings.invert, settings.log_level) == ("auto", "auto", "info")
     assert (settings.max_upload_mb, settings.max_batch, settings.port) == (10.0, 256, 8000)
-    assert settings.threads_per_worker == 1
+    assert settings.threads_per_worker == 1 and settings.reject_out_of_distribution is False
     assert settings.web_concurrency == len(os.sched_getaffinity(0))
     assert settings.max_upload_bytes == 10 * 1024 * 1024
 
@@ -29,6 +29,11 @@ def test_values_are_parsed():
                                 threads_per_worker=2, log_level="debug", port=9000)
 
 
+@pytest.mark.parametrize("raw,expected", [("1", True), ("true", True), ("TRUE", True), ("0", False), ("false", False)])
+def test_reject_out_of_distribution_is_a_flag(raw, expected):
+    assert Settings.from_env({"REJECT_OUT_OF_DISTRIBUTION": raw}).reject_out_of_distribution is expected
+
+
 def test_empty_values_mean_the_default():
     assert Settings.from_env({"PORT": "", "DEVICE": "  "}) == Settings.from_env({})
 
@@ -37,6 +42,7 @@ def test_empty_values_mean_the_default():
     ("MODEL_BACKEND", "tensorflow"), ("DEVICE", "gpu"), ("DEVICE", "cuda:x"), ("MAX_UPLOAD_MB", "0"),
     ("MAX_UPLOAD_MB", "nan"), ("MAX_UPLOAD_MB", "inf"), ("MAX_BATCH", "0"), ("MAX_BATCH", "2.5"), ("INVERT", "yes"),
     ("WEB_CONCURRENCY", "-1"), ("THREADS_PER_WORKER", "many"), ("LOG_LEVEL", "loud"), ("PORT", "70000"),
+    ("REJECT_OUT_OF_DISTRIBUTION", "yes"),
 ])
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(ValueError, match=rf"^{name}='{value}' is not valid"):

@@ -173,7 +173,7 @@ def test_ctrl_c_leaves_complete_lines(tmp_path, trained_model_dir):
     assert text.endswith("\n")
     header, *lines = text.splitlines()
     assert header.startswith("source,index,") and 0 < len(lines) < 200_000
-    assert all(len(line.split(",")) == 18 for line in lines)
+    assert all(len(line.split(",")) == 20 for line in lines)
 
 
 def test_a_reader_that_stops_early_ends_the_run_quietly(fmnist_dir, trained_model_dir):
@@ -206,11 +206,11 @@ def test_a_full_disk_is_one_line_exit_2_and_whole_lines(tmp_path, fmnist_dir, tr
         assert result.returncode == 2
         assert result.stderr == f"error: cannot write {disk / name}: No space left on device\n"
         text = (disk / name).read_text()
-    assert text.endswith("\n") and 100 < text.count("\n") < 300
+    assert text.endswith("\n") and 50 < text.count("\n") < 300
     if name == "out.csv":
         rows = list(csv.DictReader(text.splitlines()))
         assert [int(row["index"]) for row in rows] == list(range(len(rows)))
-        assert all(len(row) == 18 and row["model_version"] for row in rows)
+        assert all(len(row) == 20 and row["model_version"] for row in rows)
     else:
         rows = [json.loads(line) for line in text.splitlines()]
         assert [row["index"] for row in rows] == list(range(len(rows)))
@@ -266,4 +266,7 @@ def test_parquet_output_holds_the_csvs_rows(tmp_path, inputs, trained_model_dir)
     expected = pd.read_csv(tmp_path / "out.csv")
     frame = pd.read_parquet(tmp_path / "out.parquet")
     assert len(frame) == len(expected) == 41 and list(frame.columns) == list(expected.columns)
+    # the flag's missing value: None in Parquet's bool column, NaN where pandas reads the CSV
+    for table in (frame, expected):
+        table["out_of_distribution"] = table["out_of_distribution"].astype("boolean")
     pd.testing.assert_frame_equal(frame, expected, check_dtype=False)

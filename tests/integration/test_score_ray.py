@@ -1,9 +1,11 @@
 """`python -m scorer --engine ray` on a real two-node Ray cluster started on this machine (two
 `ray start` raylets of one CPU each): the 300 real test images, as PNG files and as IDX, give the
-local engine's rows byte for byte, error rows included; arrays give the same Parquet table. One
-cluster serves the whole module (Ray takes 10-20 s to start)."""
+local engine's rows byte for byte (ood_score to float32's last bit), error rows included; arrays
+give the same Parquet table. One cluster serves the whole module (Ray takes 10-20 s to start)."""
 from __future__ import annotations
 
+import csv
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +62,7 @@ def test_pngs_and_idx_give_the_local_engines_rows(tmp_path, sample, cluster, tra
                     model_dir=trained_model_dir)
     assert result.returncode == 1, result.stderr  # --strict: the corrupt file and the missing path
     expected = (tmp_path / "local.csv").read_text()
-    assert (tmp_path / "ray.csv").read_text() == expected
+    assert_same_rows((tmp_path / "ray.csv").read_text(), expected)
     lines = expected.splitlines()
     assert len(lines) == 1 + 301 + 300 + 1
     corrupt = [line for line in lines if "zz-corrupt.png" in line]
@@ -82,7 +84,22 @@ def test_arrays_to_parquet_match_the_local_engine(tmp_path, sample, cluster, tra
     result = on_ray(cluster, *inputs, "--out", tmp_path / "ray.parquet", model_dir=trained_model_dir)
     assert result.returncode == 0, result.stderr
     expected = pq.read_table(tmp_path / "local.parquet")
-    assert pq.read_table(tmp_path / "ray.parquet").equals(expected)
+    got = pq.read_table(tmp_path / "ray.parquet")
+    assert got.drop(["ood_score"]).equals(expected.drop(["ood_score"]))
+    np.testing.assert_allclose(got["ood_score"].to_numpy(zero_copy_only=False),
+                               expected["ood_score"].to_numpy(zero_copy_only=False), rtol=1e-6)
     rows = expected.to_pylist()
     assert len(rows) == 150 and [(row["error"] or "")[:7] for row in rows].count("line 4:") == 1
     assert sum(row["label"] is not None for row in rows) == 149
+
+
+def assert_same_rows(text: str, expected: str) -> None:
+    """The same CSV bytes, except that ood_score may differ in float32's last bit: its reductions
+    run in another process on Ray, and onnxruntime does not promise the same summation order there."""
+    got, want = (list(csv.DictReader(io.StringIO(t))) for t in (text, expected))
+    assert text.splitlines()[0] == expected.splitlines()[0] and len(got) == len(want)
+    for row, wanted in zip(got, want):
+        assert {k: v for k, v in row.items() if k != "ood_score"} == {k: v for k, v in wanted.items() if k != "ood_score"}
+        assert (row["ood_score"] == "") == (wanted["ood_score"] == "")
+        if row["ood_score"]:
+            assert float(row["ood_score"]) == pytest.approx(float(wanted["ood_score"]), rel=1e-6)

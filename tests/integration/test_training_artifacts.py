@@ -14,13 +14,13 @@ from training.export import export_onnx
 from training.models import new_model
 
 
-def export_a_different_model(model, path):
+def export_a_different_model(model, path, **head):
     """A real, valid ONNX export - of other weights: what a broken exporter would produce."""
     other = new_model("linear")
     other.load_state_dict(model.state_dict())
     with torch.no_grad():
         other[1].weight.mul_(1.5)
-    return export_onnx(other, path)
+    return export_onnx(other, path, **head)
 
 
 @pytest.fixture

@@ -21,12 +21,14 @@ def test_parquet_holds_the_csvs_table_typed(tmp_path):
     schema = pq.read_schema(tmp_path / "out.parquet")
     assert schema.names == COLUMNS
     assert str(schema.field("index").type) == "int64" and str(schema.field("p_Bag").type) == "double"
+    assert str(schema.field("ood_score").type) == "double" and str(schema.field("out_of_distribution").type) == "bool"
     records = pq.read_table(tmp_path / "out.parquet").to_pylist()
     for record, row in zip(records, ROWS + ODD_ROWS, strict=True):
         probabilities = row.get("probabilities") or {}
         assert record == {"source": row["source"], "index": row["index"], "true_label": row["true_label"],
                           "label": row.get("label"), "class_index": row.get("class_index"),
-                          "confidence": row.get("confidence"),
+                          "confidence": row.get("confidence"), "ood_score": row.get("ood_score"),
+                          "out_of_distribution": row.get("out_of_distribution"),
                           **{f"p_{name}": probabilities.get(name) for name in CLASSES},
                           "error": row.get("error"), "model_version": VERSION}
     frame = pd.read_parquet(tmp_path / "out.parquet")  # as other tools read it, with no option

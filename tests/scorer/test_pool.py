@@ -60,7 +60,7 @@ def test_workers_score_files_as_this_process_does(tmp_path, sample, trained_mode
     total, total_here = reduce(Scored.extend, scored), reduce(Scored.extend, here)
     broken = [line for line in total.text.splitlines() if "0000-broken.png" in line]
     assert total.errors == 1 and len(broken) == 1
-    assert f"0000-broken.png,,Bag,{',' * 13}not a readable image" in broken[0]
+    assert f"0000-broken.png,,Bag,{',' * 15}not a readable image" in broken[0]
     assert broken[0].endswith(f",{model.version}")
     assert (total.images, total.y_true, total.y_pred) == (31, total_here.y_true, total_here.y_pred)
     assert sorted(total.y_true) == sorted(labels.tolist())  # every labelled image but the broken one

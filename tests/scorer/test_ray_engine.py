@@ -33,9 +33,11 @@ def test_arguments_that_do_not_fit_the_engine(tmp_path, capsys, args, message):
 
 def test_rows_are_taken_a_planned_batch_at_a_time_whatever_ray_blocks_hold():
     blocks = [{"probabilities": np.full((n, 10), start, np.float32),
+               "ood_score": np.arange(start, start + n, dtype=np.float32),
                "error": np.array([f"e{start + i}" for i in range(n)], dtype=object)}
               for start, n in ((0, 3), (3, 1), (4, 5))]
     rows = _Rows(iter(blocks))
     taken = [rows.take(n) for n in (2, 4, 3)]
-    assert [errors for _, errors in taken] == [["e0", "e1"], ["e2", "e3", "e4", "e5"], ["e6", "e7", "e8"]]
-    assert [p[:, 0].tolist() for p, _ in taken] == [[0, 0], [0, 3, 4, 4], [4, 4, 4]]
+    assert [errors for _, _, errors in taken] == [["e0", "e1"], ["e2", "e3", "e4", "e5"], ["e6", "e7", "e8"]]
+    assert [p[:, 0].tolist() for p, _, _ in taken] == [[0, 0], [0, 3, 4, 4], [4, 4, 4]]
+    assert [scores.tolist() for _, scores, _ in taken] == [[0, 1], [2, 3, 4, 5], [6, 7, 8]]

@@ -16,7 +16,8 @@ from tests.scorer.samples import CLASSES, small_disk
 
 VERSION = "abc123def456"
 PREDICTION = {"label": "Bag", "class_index": 8, "confidence": 0.75,
-              "probabilities": {name: (0.75 if name == "Bag" else 0.25 / 9) for name in CLASSES}}
+              "probabilities": {name: (0.75 if name == "Bag" else 0.25 / 9) for name in CLASSES},
+              "ood_score": 3.5, "out_of_distribution": True}
 ROWS = [{"source": "a.png", "index": None, "true_label": "Bag", **PREDICTION, "model_version": VERSION},
         {"source": "x.npy", "index": 3, "true_label": None, "error": "not a readable image",
          "model_version": VERSION}]
@@ -26,8 +27,8 @@ ODD_ROWS = [{"source": 'dir,x/"a".png', "index": None, "true_label": None, **PRE
              "model_version": VERSION},
             {"source": "c.png", "index": 7, "true_label": None, **PREDICTION, "confidence": 0.1 + 0.2,
              "model_version": VERSION}]
-COLUMNS = ["source", "index", "true_label", "label", "class_index", "confidence",
-           *(f"p_{name}" for name in CLASSES), "error", "model_version"]
+COLUMNS = ["source", "index", "true_label", "label", "class_index", "confidence", "ood_score",
+           "out_of_distribution", *(f"p_{name}" for name in CLASSES), "error", "model_version"]
 
 
 def write(path, rows) -> str:
@@ -47,6 +48,8 @@ def test_csv_is_header_then_one_row_per_image(tmp_path):
     assert float(rows[0]["p_Bag"]) == 0.75 and float(rows[0]["p_T-shirt/top"]) == 0.25 / 9
     assert rows[0]["error"] == "" and rows[1]["error"] == "not a readable image" and rows[1]["label"] == ""
     assert rows[3]["error"] == 'bad "header", line\r\n2' and float(rows[4]["confidence"]) == 0.1 + 0.2
+    assert float(rows[0]["ood_score"]) == 3.5 and rows[0]["out_of_distribution"] == "True"
+    assert rows[1]["ood_score"] == "" and rows[1]["out_of_distribution"] == ""
 
 
 def test_pandas_reads_the_csv_with_no_option(tmp_path):
@@ -68,7 +71,7 @@ def test_csv_text_is_the_csv_modules(tmp_path):
     """Quoting as csv.writer quotes, floats at full precision (their shortest exact text)."""
     expected = io.StringIO()
     csv.writer(expected, lineterminator="\n").writerows(
-        [[row.get(key) for key in COLUMNS[:6]] + [(row.get("probabilities") or {}).get(name) for name in CLASSES]
+        [[row.get(key) for key in COLUMNS[:8]] + [(row.get("probabilities") or {}).get(name) for name in CLASSES]
          + [row.get("error"), row.get("model_version")] for row in ROWS + ODD_ROWS])
     assert write(tmp_path / "out.csv", ROWS + ODD_ROWS).split("\n", 1)[1] == expected.getvalue()
 

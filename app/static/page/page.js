@@ -1,8 +1,9 @@
 // The page for people: every image (chosen, dropped, pasted or drawn) goes to this service's
-// POST predict?return_input=png as one request, and its card shows the answer: label, confidence,
-// the ten probabilities in class order, the 28x28 input the model saw, and the model version.
-// "Show heatmap" sends the image again to POST explain and lays its attributions over the 28x28
-// input; the "What the model learned" panel shows the linear model's templates.
+// POST predict?return_input=png as one request, and its card shows the answer: label, calibrated
+// confidence, whether the image looks like clothing at all (ood_score against the model's
+// threshold), the ten probabilities in class order, the 28x28 input the model saw, and the model
+// version. "Show heatmap" sends the image again to POST explain and lays its attributions over the
+// 28x28 input; the "What the model learned" panel shows the linear model's templates.
 // Plain JavaScript, no build step. Every URL is relative, so the page works under a path prefix.
 "use strict";
 
@@ -112,6 +113,7 @@
     card.dataset.state = "done";
     card.querySelector(".label").textContent = answer.label;
     card.querySelector(".confidence").textContent = percent(answer.confidence);
+    showOod(card, answer);
     const seen = card.querySelector(".model-input");
     seen.src = `data:image/png;base64,${answer.input_png}`;
     seen.alt = `The 28×28 image the model saw, classified as ${answer.label}`;
@@ -133,7 +135,21 @@
     const toggle = card.querySelector(".heatmap-toggle");
     toggle.hidden = false;
     toggle.addEventListener("click", () => toggleHeatmap(card));
-    announce(`${card.querySelector(".source").textContent}: ${answer.label}, ${percent(answer.confidence)}`);
+    const warning = answer.out_of_distribution ? "; this does not look like clothing" : "";
+    announce(`${card.querySelector(".source").textContent}: ${answer.label}, ${percent(answer.confidence)}${warning}`);
+  }
+
+  // ood_score and out_of_distribution are null for a model trained before the detector: no line.
+  function showOod(card, answer) {
+    if (answer.out_of_distribution === null || answer.out_of_distribution === undefined) return;
+    card.querySelector(".confidence-kind").hidden = false;
+    card.dataset.ood = String(answer.out_of_distribution);
+    const line = card.querySelector(".ood");
+    const score = answer.ood_score.toFixed(1);
+    line.textContent = answer.out_of_distribution
+      ? `This does not look like clothing (out-of-distribution score ${score}): the answer is a guess.`
+      : `Looks like the clothing the model knows (out-of-distribution score ${score}).`;
+    line.hidden = false;
   }
 
   function showError(card, { headline, detail }) {
@@ -148,6 +164,10 @@
   // The API's errors are JSON {"error": {"code", "message"}}; a proxy's may be anything.
   function describeError(response, body) {
     const error = body && body.error;
+    // REJECT_OUT_OF_DISTRIBUTION=1: the service refuses what is not clothing.
+    if (error && error.code === "out_of_distribution") {
+      return { headline: "This does not look like clothing.", detail: `The service says: ${error.message}` };
+    }
     return {
       headline: HEADLINES[response.status] || "The service answered with an error.",
       detail: error && error.message ? `The service says: ${error.message} (HTTP ${response.status}, ${error.code})`
