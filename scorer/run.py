@@ -46,20 +46,21 @@ class ExplainingModel(LocalModel):
     """A local model that also explains each image's predicted class (`--explain`): `infer` adds
     the attributions [ok, 28, 28], `attributions` gives one row per image of the batch."""
 
-    def infer(self, batch: Batch) -> tuple[list[int], np.ndarray | None, np.ndarray | None]:
-        ok, probabilities = super().infer(batch)
+    def infer(self, batch: Batch) -> tuple:
+        """(ok, probabilities, ood scores, attributions)."""
+        ok, probabilities, scores = super().infer(batch)
         if not ok:
-            return ok, probabilities, None
+            return ok, probabilities, scores, None
         pixels = batch.pixels if len(ok) == len(batch) else batch.pixels[ok]
         explained = self.predictor.explain(pixels[:, None, :, :], probabilities.argmax(axis=1).tolist())
-        return ok, probabilities, np.stack([e.attributions for e in explained]).astype(np.float32)
+        return ok, probabilities, scores, np.stack([e.attributions for e in explained]).astype(np.float32)
 
     def results(self, batch: Batch, inferred) -> list[dict]:
-        return super().results(batch, inferred[:2])
+        return super().results(batch, inferred[:3])
 
     def attributions(self, batch: Batch, inferred) -> np.ndarray:
         """float32 [len(batch), 28, 28]: NaN for an image that has no pixels (an error row)."""
-        ok, _, explained = inferred
+        ok, _, _, explained = inferred
         rows = np.full((len(batch), 28, 28), np.nan, np.float32)
         if ok:
             rows[ok] = explained
