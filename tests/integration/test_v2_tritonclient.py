@@ -59,7 +59,8 @@ def test_health_and_metadata(client, trained_model_dir):
     model = client.get_model_metadata(MODEL)
     assert model["versions"] == ["1"] and model["platform"] == "onnx_onnxv1"
     assert model["inputs"] == [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 28, 28]}]
-    assert [o["name"] for o in model["outputs"]] == ["probabilities", "class_index", "label"]
+    assert [o["name"] for o in model["outputs"]] == ["probabilities", "class_index", "label", "ood_score",
+                                                     "out_of_distribution"]
     with pytest.raises(InferenceServerException, match="unknown model 'mnist'"):
         client.get_model_metadata("mnist")
 

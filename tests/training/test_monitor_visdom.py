@@ -33,7 +33,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run(server, fmnist_dir, tmp_path_factory):
-    """A two-epoch run streamed to the server (batch loss every 5 of the 19 batches per epoch)."""
+    """A two-epoch run streamed to the server (batch loss every 5 of the 17 batches per epoch)."""
     out = tmp_path_factory.mktemp("artifacts")
     done = subprocess.run([sys.executable, "-m", "training",
                            *train_argv(fmnist_dir, out, "--visdom", server, "--log-every", "5")],
@@ -67,8 +67,8 @@ def test_last_points_equal_metrics_json(run):
 
 def test_batch_loss_every_n_batches_on_the_epoch_axis(run):
     batch = traces(run, "loss")["train (batch)"]
-    steps = [5, 10, 15]  # of 19 batches per epoch (600 images, batches of 32)
-    assert batch["x"] == pytest.approx([s / 19 for s in steps] + [1 + s / 19 for s in steps])
+    steps = [5, 10, 15]  # of 17 batches per epoch (540 images after the validation split, batches of 32)
+    assert batch["x"] == pytest.approx([s / 17 for s in steps] + [1 + s / 17 for s in steps])
     assert all(0 < y < 5 for y in batch["y"])
 
 
