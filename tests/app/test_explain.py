@@ -115,6 +115,7 @@ def test_templates_png_is_one_labelled_image_on_a_diverging_scale(client):
     assert reds > 1000 and blues > 1000  # both signs drawn
 
 
+@pytest.mark.slow  # trains a CNN first
 def test_a_cnn_explains_with_integrated_gradients_and_has_no_templates(trained_arch_dir, images):
     client = serving_app(MODEL_DIR=trained_arch_dir("cnn")).test_client()
     explanation = client.post("/explain", data=upload(images[0])).get_json()["explanation"]

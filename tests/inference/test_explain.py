@@ -60,7 +60,11 @@ def test_linear_templates_are_model_pt_weights_and_biases(trained_model_dir):
     np.testing.assert_allclose(biases, state["1.bias"].numpy(), rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+# mlp and cnn train a model of their own first (about 12 s each): slow, left out of make test-fast
+TRAINED = [pytest.param("mlp", marks=pytest.mark.slow), pytest.param("cnn", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("arch", TRAINED)
 def test_integrated_gradients_agree_with_captum(trained_arch_dir, images, arch, record_property):
     from captum.attr import IntegratedGradients
 
@@ -83,7 +87,7 @@ def test_integrated_gradients_agree_with_captum(trained_arch_dir, images, arch, 
     assert np.median(relative) < 0.02 and relative.max() < 0.1
 
 
-@pytest.mark.parametrize("arch", ["linear", "mlp", "cnn"])
+@pytest.mark.parametrize("arch", ["linear", *TRAINED])
 def test_deleting_the_most_attributed_pixels_costs_more_than_deleting_random_ones(
         trained_model_dir, trained_arch_dir, test_images, arch):
     model_dir = trained_model_dir if arch == "linear" else trained_arch_dir(arch)
