@@ -42,7 +42,8 @@ class JsonErrorWorker(ThreadWorker):
         # Worker.handle_error (which picks the status, the reason and the log line) is the one
         # caller of util.write_error, looked up by module attribute at each call, and gunicorn
         # has no hook for the body's form. Replaced here, in the worker process only, rather than
-        # copying handle_error; tests/app/test_worker.py fails if gunicorn stops calling it.
+        # copying handle_error; tests/reliability/test_bodies_and_errors.py fails if gunicorn
+        # stops calling it.
         util.write_error = write_json_error
         super().init_process()
 

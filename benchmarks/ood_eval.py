@@ -196,6 +196,7 @@ def before_model(model_dir: Path, out: Path) -> Path:
     shutil.copy(model_dir / "model.pt", out / "model.pt")
     card = json.loads((model_dir / "model.json").read_text())
     card.pop("calibration"), card.pop("ood")
+    card.pop("explain", None)  # the explainer is off /predict's path: left out of both sides' cost
     card["sha256"] = {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in ("model.onnx", "model.pt")}
     (out / "model.json").write_text(json.dumps(card))
     return out
@@ -209,6 +210,7 @@ def cpu_per_request(model_dir: Path, requests_per_round: int, rounds: int = 20) 
     from PIL import Image
 
     from benchmarks.request_cost import cpu_seconds
+    from tests.conftest import without_explain
     from tests.integration.conftest import start_gunicorn
 
     image = np.zeros((28, 28), np.uint8)
@@ -217,7 +219,8 @@ def cpu_per_request(model_dir: Path, requests_per_round: int, rounds: int = 20) 
     Image.fromarray(image).save(buffer, "PNG")
     body = buffer.getvalue()
     folder = Path(tempfile.mkdtemp())
-    dirs = {"before (softmax only)": before_model(model_dir, folder), "after (calibrated + ood_score)": model_dir}
+    dirs = {"before (softmax only)": before_model(model_dir, folder),
+            "after (calibrated + ood_score)": without_explain(model_dir, folder / "after")}
     servers = {name: start_gunicorn(d, folder / f"{i}.log", workers=1) for i, (name, d) in enumerate(dirs.items())}
     try:
         sessions = {name: requests.Session() for name in servers}
