@@ -45,3 +45,16 @@ def test_fifty_wrong_key_clients_do_not_starve_keyed_ones(server):
     # enough for a busy two-core machine: p99 within 250 ms and a fifth of the throughput kept.
     assert attacked["p99_ms"] < 250, (alone, attacked)
     assert attacked["requests"] > alone["requests"] / 5, (alone, attacked)
+
+
+def test_behind_the_proxy_a_wrong_key_flood_from_one_address_barely_slows_keyed_clients(nginx_proxy, server):
+    """The deployed door: the flood's address is held to PROXY_RATE_LIMIT by nginx (429s answered
+    without gunicorn), so keyed clients from another address keep their latency."""
+    proxy = nginx_proxy(server.url)
+    keyed = {"X-API-Key": KEY}
+    alone = normal_load(proxy.url, 4, clients=2, headers=keyed)
+    with WrongKeyClients(proxy.url, 50):
+        attacked = normal_load(proxy.url, 4, clients=2, headers=keyed)
+    assert alone["failures"] == attacked["failures"] == 0, (alone, attacked)
+    assert attacked["p99_ms"] < 3 * alone["p99_ms"] + 20, (alone, attacked)
+    assert attacked["requests"] > alone["requests"] / 3, (alone, attacked)
