@@ -414,20 +414,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-root", type=Path, default=ROOT,
                         help="checkout whose app/ and gunicorn.conf.py are served, e.g. an export of main "
                              "to measure before a change (default: this one)")
-    parser.add_argument("--served-parts", action="store_true",
-                        help="instead: ours, ours with parts switched off (model, decoding, metrics) and "
-                             "bare, served side by side (slices in turns): what each part costs a served request")
-    parser.add_argument("--calibrate", action="store_true",
-                        help="instead of the bare endpoint, a second server of ours: the same code on both "
-                             "sides, so the ratios' spread around 1 is what the machine's noise alone does")
     parser.add_argument("--baseline-root", type=Path,
                         help="instead of the bare endpoint, ours served from this checkout (e.g. an export of "
                              "main): the ratio is then this checkout's req/s over that one's")
     parser.add_argument("--request", default="predict-png",
                         help="the request sent: predict-png (default), or a body of benchmarks/serve_v2.py "
                              "(v2-fp32-json, v2-fp32-binary, v2-bytes-png)")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="instead: CPU per request in process, by part (no HTTP, no wrk)")
+    modes = {  # each replaces the default comparison with the bare endpoint
+        "--served-parts": "instead: ours, ours with parts switched off (model, decoding, metrics) and bare, served "
+                          "side by side (slices in turns): what each part costs a served request",
+        "--calibrate": "instead of the bare endpoint, a second server of ours: the same code on both sides, so "
+                       "the ratios' spread around 1 is what the machine's noise alone does",
+        "--breakdown": "instead: CPU per request in process, by part (no HTTP, no wrk)",
+    }
+    for flag, text in modes.items():
+        parser.add_argument(flag, action="store_true", help=text)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="serve-load-"))
     body, script = work / "image.png", work / "post.lua"
