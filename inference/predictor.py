@@ -96,6 +96,10 @@ class Predictor:
         scores = outputs.get("ood_score") if self.ood_threshold is not None else None
         return outputs["probabilities"], scores
 
+    def out_of_distribution(self, scores: np.ndarray) -> np.ndarray:
+        """bool [N]: which ood scores lie above the model's threshold (the one rule for the flag)."""
+        return np.asarray(scores, dtype=np.float64) > self.ood_threshold
+
     def explain(self, batch: np.ndarray, targets: list[int]) -> list[Explanation]:
         """Attributions for each image of the batch [N, 1, 28, 28] and its class in `targets`;
         ExplainUnavailable (a 422) for artifacts without explain.onnx."""
@@ -127,14 +131,17 @@ class Predictor:
         "ood_score", "out_of_distribution"}` for a batch of probabilities [N, classes] and its
         ood scores, converted to plain floats in one call for the batch. Without scores (a model
         trained before the detector) the last two are None."""
-        classes, threshold = self.classes, self.ood_threshold
-        scores = [None] * len(probs) if ood_scores is None else np.asarray(ood_scores).tolist()
+        classes = self.classes
+        if ood_scores is None:
+            scores = flags = [None] * len(probs)
+        else:
+            scores, flags = np.asarray(ood_scores).tolist(), self.out_of_distribution(ood_scores).tolist()
         predictions = []
-        for values, score in zip(np.asarray(probs).tolist(), scores):  # float32 -> Python floats, exactly
+        for values, score, flag in zip(np.asarray(probs).tolist(), scores, flags):  # float32 -> Python floats
             index = values.index(max(values))  # the first of equal maxima, as np.argmax
             predictions.append({"label": classes[index], "class_index": index, "confidence": values[index],
                                 "probabilities": dict(zip(classes, values)), "ood_score": score,
-                                "out_of_distribution": None if score is None else score > threshold})
+                                "out_of_distribution": flag})
         return predictions
 
 

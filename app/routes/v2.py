@@ -127,5 +127,5 @@ def _output_tensors(predictor: Predictor, probabilities: np.ndarray,
                "class_index": ("INT64", indices), "label": ("BYTES", labels)}
     if scores is not None:
         tensors["ood_score"] = ("FP32", scores.astype(np.float32, copy=False))
-        tensors["out_of_distribution"] = ("BOOL", scores > predictor.ood_threshold)
+        tensors["out_of_distribution"] = ("BOOL", predictor.out_of_distribution(scores))
     return tensors
