@@ -41,15 +41,32 @@ def build_sequential(layers: list):
 # --- the serving head: what model.onnx computes and the torch backend rebuilds from model.pt
 # The detector's tensors, by the names model.pt's "ood" entry stores them under (training/ood.py
 # fits them; docs/architecture.md describes the formula).
-OOD_TENSORS = ("class_means", "class_bases", "stat_mean", "stat_precision", "residual_ref", "stats_ref")
-STAT_NAMES = ("border_mean", "mean", "fraction_lit", "total_variation", "laplacian_energy")
-LIT = 0.02  # a pixel above this counts as lit (the fraction_lit statistic)
-BORDER = 2  # the outer ring the border statistic averages, in pixels
+OOD_TENSORS = ("stat_mean", "whiten", "score_ref")
+LIT = 0.1  # the `above_lit` channel is the image minus this level (robust to a little sensor noise)
+# The five maps the detector measures, each the image through one 3x3 kernel (zero-padded): the
+# image, the image minus LIT, the Laplacian, and the differences to the pixel below and to the right.
+CHANNELS = ("image", "above_lit", "laplacian", "d_down", "d_right")
+SQUARED = (0, 2, 3, 4)  # the channels whose sum of squares is a statistic (above_lit's adds nothing new)
+STAT_NAMES = tuple(f"sum_abs_{c}" for c in CHANNELS) + tuple(f"sum_sq_{CHANNELS[i]}" for i in SQUARED)
+
+
+def stat_kernels():
+    """numpy float64 ([5,1,3,3] kernels, [5] biases) of the five CHANNELS."""
+    import numpy as np
+
+    kernels = np.zeros((len(CHANNELS), 1, 3, 3))
+    kernels[0, 0, 1, 1] = kernels[1, 0, 1, 1] = 1.0
+    kernels[2, 0] = [[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]
+    kernels[3, 0, 1, 1], kernels[3, 0, 2, 1] = -1.0, 1.0  # x[i+1, j] - x[i, j]
+    kernels[4, 0, 1, 1], kernels[4, 0, 1, 2] = -1.0, 1.0  # x[i, j+1] - x[i, j]
+    biases = np.array([0.0, -LIT, 0.0, 0.0, 0.0])
+    return kernels, biases
 
 
 def serving_net(net, temperature: float = 1.0, ood: dict | None = None):
     """`net` (logits out) as served: `image` [N,1,28,28] -> softmax(logits / temperature) [N,10],
-    and with `ood` (the detector's tensors) also `ood_score` [N]."""
+    and with `ood` (the detector's tensors) also `ood_score` [N]. A net ending in a Linear layer
+    gets 1/temperature folded into a copy of that layer (one graph node fewer per request)."""
     head = _serving_classes()
     return head[1](net, temperature, None if ood is None else head[0](ood))
 
@@ -62,88 +79,65 @@ def _serving_classes():
     global _CLASSES
     if _CLASSES:
         return _CLASSES
+    import copy
+
     import torch
     from torch import nn
 
     class OodScore(nn.Module):
-        """ood_score(x) = (R(x) - mR)/sR + (M(x) - mM)/sM, higher meaning less like the training images
-        (training/ood.py has the formula in plain numpy, the reference this is tested against).
+        """ood_score(x) = (||(s(x) - mu) W||^2 - m) / sd, higher meaning less like the training
+        images (training/ood.py has the formula in plain numpy, the reference this is tested
+        against). s(x) are the nine STAT_NAMES: the sums of |.| of the five CHANNELS and of the
+        squares of four; mu their training mean, W a whitening of their training covariance (its
+        pseudo-inverse is W W^T), (m, sd) the squared distance's mean and SD on the validation images.
 
-        R: the smallest over classes c of the squared distance from x to the class mean mu_c that
-        the class's top principal directions V_c leave unexplained. M: the Mahalanobis distance of
-        five image statistics from their training mean. (mR, sR), (mM, sM): their mean and SD on the
-        validation images.
-
-        Written for few graph nodes, since each costs a served request about a microsecond. With
-        x and the class means centred on the training images' mean pixel m (so that float32 keeps
-        the digits that the expansion cancels): R = ||x-m||^2 + min_c(||mu_c-m||^2 - 2 (x-m).(mu_c-m)
-        - ||V_c (x-m) - V_c (mu_c-m)||^2), as three Gemms. The statistics come from one Gemm (ring
-        and overall mean), one Conv (Laplacian and the two differences, zero-padded) and one
-        comparison; M, with the scales folded in, is a MatMul, a Mul and a sum over nine raw
-        statistics that the five are linear in, centred on their training mean.
+        Written for few graph nodes of few kinds, since a served request pays each in cold caches:
+        one Conv, ReduceL1 and ReduceSumSquare over its maps, two Gemms (the centring and 1/sd
+        folded in), a ReduceSumSquare and an Add (training/export.py turns torch's Mul-then-sum
+        into ReduceSumSquare).
         """
 
         def __init__(self, tensors: dict):
             super().__init__()
             f64 = {name: torch.as_tensor(tensors[name]).double() for name in OOD_TENSORS}
-            means, bases = f64["class_means"], f64["class_bases"]  # [C, 784], [C, k, 784]
-            classes, k, pixels = bases.shape
-            (mr, sr), (mm, sm) = f64["residual_ref"].tolist(), f64["stats_ref"].tolist()
-            pixel_mean = means.mean(0)
-            centred = means - pixel_mean
-            self.register_buffer("pixel_mean", pixel_mean.float())
-            self.register_buffer("near_w", (-2 * centred).T.float().contiguous())
-            self.register_buffer("near_c", (centred ** 2).sum(1).float())
-            self.register_buffer("proj_w", bases.reshape(classes * k, pixels).T.float().contiguous())
-            self.register_buffer("proj_c", -torch.einsum("ckp,cp->ck", bases, centred).reshape(-1).float())
-            self.register_buffer("group", -torch.eye(classes, dtype=torch.float64)
-                                 .repeat_interleave(k, 0).float())  # [C*k, C]: minus the sum over k
-            ring = torch.zeros(28, 28, dtype=torch.float64)
-            ring[:BORDER, :] = ring[-BORDER:, :] = ring[:, :BORDER] = ring[:, -BORDER:] = 1
-            linear = torch.stack([(ring / ring.sum()).reshape(-1), torch.full((pixels,), 1 / pixels,
-                                                                           dtype=torch.float64)], 1)
-            self.register_buffer("stats_w", linear.float())
-            self.register_buffer("stats_c", (pixel_mean @ linear).float())
-            kernels = torch.zeros(3, 1, 3, 3)
-            kernels[0, 0] = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-            kernels[1, 0, 1, 1], kernels[1, 0, 2, 1] = -1.0, 1.0  # x[i+1, j] - x[i, j]
-            kernels[2, 0, 1, 1], kernels[2, 0, 1, 2] = -1.0, 1.0  # x[i, j+1] - x[i, j]
-            self.register_buffer("kernels", kernels)
-            # raw = [ring, mean, lit, |lap|, |dy|, |dx|, lap^2, dy^2, dx^2] -> the five statistics
-            select = torch.zeros(9, 5, dtype=torch.float64)
-            select[0, 0] = select[1, 1] = select[2, 2] = select[4, 3] = select[5, 3] = select[6, 4] = 1
-            precision, centre = f64["stat_precision"], f64["stat_mean"]
-            # raw - raw_centre maps to (statistics - their mean) through `select`
-            raw_centre = torch.zeros(9, dtype=torch.float64)
-            raw_centre[[0, 1, 2, 6]] = centre[[0, 1, 2, 4]]
-            raw_centre[4] = raw_centre[5] = centre[3] / 2
-            self.register_buffer("raw_centre", raw_centre.float())
-            self.register_buffer("maha_w", (select @ precision @ select.T / sm).float())
-            self.r_scale = 1 / sr
-            self.offset = float(-mm / sm - mr / sr)
+            (m, sd) = f64["score_ref"].tolist()
+            whiten = f64["whiten"] / sd ** 0.5  # [9, r]
+            kernels, biases = stat_kernels()
+            self.register_buffer("kernels", torch.from_numpy(kernels).float())
+            self.register_buffer("biases", torch.from_numpy(biases).float())
+            count = len(CHANNELS)
+            squared = torch.zeros(count, whiten.shape[1], dtype=torch.float64)
+            squared[list(SQUARED)] = whiten[count:]
+            self.register_buffer("abs_w", whiten[:count].float().contiguous())
+            self.register_buffer("sq_w", squared.float())
+            self.register_buffer("centre", (-f64["stat_mean"] @ whiten).float())
+            self.offset = float(-m / sd)
 
         def forward(self, image):
-            x = image.flatten(1)
-            xc = x - self.pixel_mean
-            near = torch.addmm(self.near_c, xc, self.near_w)  # [N, C]
-            z = torch.addmm(self.proj_c, xc, self.proj_w)  # [N, C*k]
-            residual = torch.addmm(near, z * z, self.group).amin(1) + (xc * xc).sum(1)
-            g = torch.nn.functional.conv2d(image, self.kernels, padding=1)  # [N, 3, 28, 28]
-            raw = torch.cat([torch.addmm(self.stats_c, xc, self.stats_w),
-                             (x > LIT).float().mean(1, keepdim=True),
-                             g.abs().mean((2, 3)), (g * g).mean((2, 3))], 1)
-            d = raw - self.raw_centre
-            mahalanobis = ((d @ self.maha_w) * d).sum(1)
-            return residual * self.r_scale + mahalanobis + self.offset
+            maps = torch.nn.functional.conv2d(image, self.kernels, self.biases, padding=1)  # [N, 5, 28, 28]
+            absolute = torch.linalg.vector_norm(maps, 1, dim=(2, 3))
+            squares = (maps * maps).sum((2, 3))
+            w = torch.addmm(torch.addmm(self.centre, absolute, self.abs_w), squares, self.sq_w)
+            return (w * w).sum(1) + self.offset
 
     class Serving(nn.Module):
         def __init__(self, net, temperature: float, ood):
             super().__init__()
+            last = net[-1] if isinstance(net, nn.Sequential) and len(net) else None
+            self.scale = None
+            if isinstance(last, nn.Linear):
+                net = copy.deepcopy(net)
+                with torch.no_grad():
+                    net[-1].weight.mul_(1.0 / float(temperature))
+                    if net[-1].bias is not None:
+                        net[-1].bias.mul_(1.0 / float(temperature))
+            elif float(temperature) != 1.0:
+                self.register_buffer("scale", torch.tensor(1.0 / float(temperature)))
             self.net, self.ood = net, ood
-            self.register_buffer("inverse_temperature", torch.tensor(1.0 / float(temperature)))
 
         def forward(self, image):
-            probabilities = torch.softmax(self.net(image) * self.inverse_temperature, dim=1)
+            logits = self.net(image)
+            probabilities = torch.softmax(logits if self.scale is None else logits * self.scale, dim=1)
             if self.ood is None:
                 return probabilities
             return probabilities, self.ood(image)

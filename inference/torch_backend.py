@@ -46,6 +46,13 @@ def load_torch(path: Path, *, device: str = "auto",
         net = build_sequential(checkpoint["arch"]["layers"])
         net.load_state_dict(checkpoint["state_dict"])
         ood = checkpoint.get("ood")
+        if ood is not None and not set(OOD_TENSORS) <= set(ood):
+            # a checkpoint of the first detector (class PCA residual): its model.onnx still computes
+            # that score, but this backend builds only the current one
+            log.warning("%s: the checkpoint's out-of-distribution detector is an older kind this "
+                        "backend cannot rebuild; predictions carry no out-of-distribution flag "
+                        "(MODEL_BACKEND=onnx computes it)", path)
+            ood = None
         net = serving_net(net, checkpoint.get("temperature", 1.0),
                           None if ood is None else {name: ood[name] for name in OOD_TENSORS})
     except ValueError as exc:  # a layer list the builder refuses
