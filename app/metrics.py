@@ -35,7 +35,7 @@ STAGE_SECONDS = Counter("predict_stage_seconds_total",
 SERVING = Gauge("model_serving_info", "Model version being served: repository version and model.json version.",
                 ["version", "model_version"], multiprocess_mode="livemax")
 # The drift signal: what the model thinks of the images it is sent, beside how fast it answers.
-# ood_score is 0 on average for held-out clothing and about 2.5 at the usual threshold (model.json's
+# ood_score is 0 on average for held-out clothing and about 1 at the usual threshold (model.json's
 # ood.threshold); photos and noise score tens to thousands.
 OOD_BUCKETS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 25.0, 50.0, 100.0, 1000.0)
 CONFIDENCE_BUCKETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)

@@ -11,7 +11,7 @@
    served now, in alternating rounds of N requests.
 
     .venv/bin/python benchmarks/ood_eval.py --model-dir artifacts --data-dir ../shared/data/fashion-mnist-mini \
-        [--cpu 500 [--cpu-only]]
+        [--cpu 500 [--rounds 20] [--cpu-also OLDER_MODEL_DIR] [--cpu-only]]
 
 The families, all decoded by the server's decoder: "seen" ones are those the detector's statistics
 were chosen while looking at (scikit-learn's digits, scikit-image's photos and crops of them, three
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -246,10 +247,13 @@ def before_model(model_dir: Path, out: Path) -> Path:
     return out
 
 
-def cpu_per_request(model_dir: Path, requests_per_round: int, rounds: int = 20) -> dict:
+def cpu_per_request(model_dir: Path, requests_per_round: int, rounds: int = 20,
+                    also: dict[str, Path] | None = None) -> dict:
     """Worker CPU seconds per POST /predict (one 28x28 PNG, keep-alive), read from /proc around
-    each round, for two gunicorns of one worker each: the model as trained before the detector and
-    as served now, in alternating rounds; the median round of each."""
+    each round, for gunicorns of one worker each: the model as trained before the detector, as
+    served now, and any model folders in `also` (e.g. one with the first detector), in rounds
+    whose order turns each time; the median round of each, and each one's ratios to `before`
+    (of the medians, and the median of the rounds' ratios)."""
     import requests
     from PIL import Image
 
@@ -264,7 +268,8 @@ def cpu_per_request(model_dir: Path, requests_per_round: int, rounds: int = 20) 
     body = buffer.getvalue()
     folder = Path(tempfile.mkdtemp())
     dirs = {"before (softmax only)": before_model(model_dir, folder),
-            "after (calibrated + ood_score)": without_explain(model_dir, folder / "after")}
+            "after (calibrated + ood_score)": without_explain(model_dir, folder / "after"),
+            **{name: without_explain(d, folder / f"also{i}") for i, (name, d) in enumerate((also or {}).items())}}
     servers = {name: start_gunicorn(d, folder / f"{i}.log", workers=1) for i, (name, d) in enumerate(dirs.items())}
     try:
         sessions = {name: requests.Session() for name in servers}
@@ -279,9 +284,11 @@ def cpu_per_request(model_dir: Path, requests_per_round: int, rounds: int = 20) 
 
         for name in servers:
             send(name, 100)  # warm
+        pin(workers.values())
         for round_ in range(rounds):
-            # ABBA: neither model always runs first, after the other's burst
-            for name in (list(servers) if round_ % 2 == 0 else list(servers)[::-1]):
+            # the order turns: no model always runs first, or always after the same other's burst
+            names = list(servers)[round_ % len(servers):] + list(servers)[:round_ % len(servers)]
+            for name in (names if round_ // len(servers) % 2 == 0 else names[::-1]):
                 before = cpu_seconds(workers[name])
                 send(name, requests_per_round)
                 per_round[name].append((cpu_seconds(workers[name]) - before) / requests_per_round)
@@ -289,11 +296,24 @@ def cpu_per_request(model_dir: Path, requests_per_round: int, rounds: int = 20) 
         for server in servers.values():
             server.stop()
     medians = {name: statistics.median(values) for name, values in per_round.items()}
-    before, after = medians.values()
-    ratios = [a / b for b, a in zip(*per_round.values())]
+    first, *others = per_round
+    ratios = {name: [a / b for b, a in zip(per_round[first], per_round[name])] for name in others}
     return {"us_per_request": {name: value * 1e6 for name, value in medians.items()},
-            "ratio": after / before, "median_round_ratio": statistics.median(ratios),
+            "ratio": {name: medians[name] / medians[first] for name in others},
+            "median_round_ratio": {name: statistics.median(r) for name, r in ratios.items()},
             "requests_per_round": requests_per_round, "rounds": rounds, "ratios_per_round": ratios}
+
+
+def pin(workers) -> None:
+    """Every worker's threads on the last core and this client on the others (where there are two
+    or more): which core a server landed on otherwise shows up as a difference between models."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return
+    for pid in workers:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), {cores[-1]})
+    os.sched_setaffinity(0, set(cores[:-1]))
 
 
 def print_report(results: dict) -> None:
@@ -328,6 +348,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data" / "fashion-mnist-mini")
     parser.add_argument("--cpu", type=int, default=0, metavar="N",
                         help="also measure /predict CPU per request before/after over N requests each")
+    parser.add_argument("--rounds", type=int, default=20, help="rounds of the CPU measurement")
+    parser.add_argument("--cpu-also", type=Path, action="append", default=[], metavar="DIR",
+                        help="another model folder measured beside before and after (e.g. an older detector)")
     parser.add_argument("--cpu-only", action="store_true", help="only the CPU measurement (with --cpu)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
@@ -336,13 +359,15 @@ def main() -> None:
         results = evaluate(args.model_dir, args.data_dir)
         print_report(results)
     if args.cpu:
-        results["cpu"] = cpu_per_request(args.model_dir, args.cpu)
+        results["cpu"] = cpu_per_request(args.model_dir, args.cpu, args.rounds,
+                                         {f"also {d}": d for d in args.cpu_also})
         print(f"\n/predict worker CPU per request (gunicorn, 1 worker each; median of "
               f"{results['cpu']['rounds']} alternating rounds of {args.cpu} requests):")
         for name, value in results["cpu"]["us_per_request"].items():
             print(f"  {name}: {value:.0f} µs")
-        print(f"  ratio of the medians: {results['cpu']['ratio']:.3f}; median of the rounds' ratios: "
-              f"{results['cpu']['median_round_ratio']:.3f}")
+        for name, ratio in results["cpu"]["ratio"].items():
+            print(f"  {name} / before: ratio of the medians {ratio:.3f}; median of the rounds' ratios "
+                  f"{results['cpu']['median_round_ratio'][name]:.3f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

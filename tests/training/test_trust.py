@@ -99,3 +99,43 @@ def test_auroc_on_digits_photos_and_noise_reaches_the_goal(trained_model_dir, te
     _, inside_scores = predictor.infer((test_images / np.float32(255))[:, None])
     _, outside_scores = predictor.infer(outside[:, None])
     assert ood.auroc(inside_scores, outside_scores) >= 0.95
+
+
+def test_the_served_graph_stays_small(trained_model_dir):
+    """The +5% CPU goal rests on the graph's size (a served request pays every node in cold caches):
+    the detector is 7 nodes of a few cheap kinds, and the temperature is folded into the Linear."""
+    import onnx
+
+    graph = onnx.load(str(trained_model_dir / "model.onnx")).graph
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def ancestors(name: str) -> set[int]:
+        seen, stack = set(), [name]
+        while stack:
+            node = producer.get(stack.pop())
+            if node is not None and id(node) not in seen:
+                seen.add(id(node))
+                stack.extend(node.input)
+        return seen
+
+    by_id = {id(node): node for node in graph.node}
+    classifier, detector = ancestors("probabilities"), ancestors("ood_score")
+    assert sorted(by_id[i].op_type for i in classifier) == ["Gemm", "Reshape", "Softmax"]
+    kinds = [by_id[i].op_type for i in detector - classifier]
+    assert len(kinds) <= 7, kinds
+    assert set(kinds) <= {"Conv", "ReduceL1", "ReduceSumSquare", "Gemm", "Add"}, kinds
+
+
+def test_torch_backend_serves_a_checkpoint_of_the_first_detector_without_the_flag(trained_model_dir, tmp_path, caplog):
+    """model.pt files of the first detector (class PCA residual) hold other tensors: the torch
+    backend still serves their calibrated probabilities, with a warning and no ood_score."""
+    from inference.torch_backend import load_torch
+
+    checkpoint = torch.load(trained_model_dir / "model.pt", weights_only=True)
+    checkpoint["ood"] = {"threshold": 2.5, "class_means": torch.zeros(10, 784),
+                         "class_bases": torch.zeros(10, 5, 784), "residual_ref": torch.ones(2)}
+    torch.save(checkpoint, tmp_path / "model.pt")
+    run, _ = load_torch(tmp_path / "model.pt", device="cpu")
+    outputs = run(np.zeros((2, 1, 28, 28), np.float32))
+    assert set(outputs) == {"probabilities"} and outputs["probabilities"].shape == (2, 10)
+    assert "older kind" in caplog.text
