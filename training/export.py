@@ -172,7 +172,7 @@ def check_onnx(path: Path, model: nn.Module, images: torch.Tensor, atol: float =
                temperature: float = 1.0, ood: dict | None = None) -> dict:
     """Raise ExportError unless onnx's checker passes and onnxruntime's probabilities on `images`
     (float [N,1,28,28]) equal torch's within `atol` with the same argmax, and with `ood` its
-    ood_score equals the numpy reference (training/ood.py) within 1e-3 relative. Returns the figures."""
+    ood_score equals the numpy reference (training/ood.py) within 0.01 + 1e-3 relative. Returns the figures."""
     import onnx
     import onnxruntime as ort
 
@@ -197,10 +197,13 @@ def check_onnx(path: Path, model: nn.Module, images: torch.Tensor, atol: float =
         from training.ood import score
 
         reference = score(batch.numpy(), ood)
-        diff = float((np.abs(outputs[1] - reference) / (1 + np.abs(reference))).max()) if len(want) else 0.0
+        # ood_score is in SDs of the validation images' distances: float32 sums over 784 pixels
+        # leave about 0.01 of that on training sets as uniform as the synthetic one; a wrong graph
+        # is off by whole units.
+        diff = float((np.abs(outputs[1] - reference) / (10 + np.abs(reference))).max()) if len(want) else 0.0
         if len(outputs) != 2 or outputs[1].shape != reference.shape or diff > 1e-3:
             raise ExportError(f"{path}: onnxruntime's {OOD_OUTPUT} disagrees with the reference on "
-                              f"{len(want)} test images (max relative diff {diff:.2e}, allowed 1e-3)")
+                              f"{len(want)} test images (max |diff| / (10 + |score|) {diff:.2e}, allowed 1e-3)")
         figures["ood_max_rel_diff"] = diff
     return figures
 

@@ -28,7 +28,7 @@ from inference.nets import CHANNELS, SQUARED, STAT_NAMES, stat_kernels
 
 ACCEPT = 0.95  # share of held-out in-distribution images below the threshold
 METHOD = "image-stats-mahalanobis"
-RCOND = 1e-9  # whitening drops the covariance's directions below this share of its largest
+RCOND = 1e-4  # whitening drops the correlation matrix's directions below this share of its largest
 
 
 def flat(images: np.ndarray) -> np.ndarray:
@@ -71,9 +71,15 @@ def score(images: np.ndarray, tensors: dict) -> np.ndarray:
 def fit(train_images: np.ndarray, val_images: np.ndarray) -> tuple[dict, float]:
     """The detector's tensors (float32 arrays, inference.nets.OOD_TENSORS) and its threshold."""
     stats = image_stats(flat(train_images))
-    values, vectors = np.linalg.eigh(np.cov(stats, rowvar=False))
-    keep = values > RCOND * values.max()
-    tensors = {"stat_mean": stats.mean(0), "whiten": vectors[:, keep] / np.sqrt(values[keep])}
+    # the correlation matrix's eigenvectors, scaled back: W = diag(1/sd) V diag(1/sqrt(lambda)).
+    # Directions of almost no variance (below RCOND of the largest) are dropped: their huge weights
+    # would turn float32 rounding in the served graph into score noise.
+    spread = np.maximum(stats.std(0), 1e-12)
+    values, vectors = np.linalg.eigh(np.corrcoef(stats, rowvar=False) if len(stats) > 1 else np.eye(stats.shape[1]))
+    values, vectors = np.nan_to_num(values), np.nan_to_num(vectors)
+    keep = values > RCOND * max(values.max(), 1e-12)
+    whiten = vectors[:, keep] / np.sqrt(values[keep]) / spread[:, None]
+    tensors = {"stat_mean": stats.mean(0), "whiten": whiten}
     d = distance(flat(val_images), tensors)
     tensors["score_ref"] = np.array([d.mean(), max(d.std(), 1e-12)])
     tensors = {name: value.astype(np.float32) for name, value in tensors.items()}
