@@ -123,16 +123,17 @@ def _serving_classes():
     class Serving(nn.Module):
         def __init__(self, net, temperature: float, ood):
             super().__init__()
+            inverse = 1.0 / float(temperature)
             last = net[-1] if isinstance(net, nn.Sequential) and len(net) else None
-            self.scale = None
-            if isinstance(last, nn.Linear):
+            fold = inverse != 1.0 and isinstance(last, nn.Linear)
+            if fold:
                 net = copy.deepcopy(net)
                 with torch.no_grad():
-                    net[-1].weight.mul_(1.0 / float(temperature))
+                    net[-1].weight.mul_(inverse)
                     if net[-1].bias is not None:
-                        net[-1].bias.mul_(1.0 / float(temperature))
-            elif float(temperature) != 1.0:
-                self.register_buffer("scale", torch.tensor(1.0 / float(temperature)))
+                        net[-1].bias.mul_(inverse)
+            # 1/T on the logits only where it could not be folded (None: nothing to multiply)
+            self.register_buffer("scale", None if fold or inverse == 1.0 else torch.tensor(inverse))
             self.net, self.ood = net, ood
 
         def forward(self, image):

@@ -135,11 +135,7 @@ class Predictor:
         if ood_scores is None:
             scores = flags = [None] * len(probs)
         else:
-            # out_of_distribution's rule on the Python floats (float64, exact for float32 scores):
-            # the same flags without three more numpy calls on a request's path
-            threshold = self.ood_threshold
-            scores = np.asarray(ood_scores).tolist()
-            flags = [score > threshold for score in scores]
+            scores, flags = np.asarray(ood_scores).tolist(), self.out_of_distribution(ood_scores).tolist()
         predictions = []
         for values, score, flag in zip(np.asarray(probs).tolist(), scores, flags):  # float32 -> Python floats
             index = values.index(max(values))  # the first of equal maxima, as np.argmax

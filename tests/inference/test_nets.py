@@ -39,3 +39,20 @@ def test_every_kind_the_architectures_use_is_built_with_all_its_options():
 def test_a_layer_missing_an_option_or_unknown_is_refused(entry):
     with pytest.raises(ValueError):
         build_layer(*entry)
+
+
+def test_serving_net_scales_logits_it_cannot_fold():
+    """1/T goes into a final Linear's weights; a net ending otherwise gets it on the logits."""
+    import torch
+    from torch import nn
+
+    from inference.nets import serving_net
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 28, 28)
+    for net in (nn.Sequential(nn.Flatten(), nn.Linear(784, 10)),
+                nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.ReLU())):
+        with torch.no_grad():
+            want = torch.softmax(net(x) / 2.0, dim=1)
+            torch.testing.assert_close(serving_net(net, temperature=2.0)(x), want)
+            torch.testing.assert_close(serving_net(net, temperature=1.0)(x), torch.softmax(net(x), dim=1))
