@@ -79,7 +79,8 @@ def count_predictions(labels: Iterable[str]) -> None:
 def observe_trust(route: str, confidences: Iterable[float], scores: Iterable[float] | None,
                   flagged: int) -> None:
     """Each image's confidence and ood score into the histograms, the flagged ones counted by route
-    (a model without the detector adds confidences only)."""
+    (a model without the detector adds confidences only). Python floats, not numpy scalars: a
+    numpy float32 would turn the histogram's running sum into numpy arithmetic for good."""
     for confidence in confidences:
         CONFIDENCE.observe(confidence)
     if scores is not None:

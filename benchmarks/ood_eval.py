@@ -6,12 +6,12 @@
    and the first served detector: a class-conditional PCA residual plus five other statistics,
    with each term alone), every one fitted on the model's own training part and thresholded at the
    95th percentile of the validation split, as training does;
-3. with --cpu N: the worker CPU time of one POST /predict (a real gunicorn worker, one 28x28 PNG
+3. with --cpu N: the worker CPU time of one POST /predict (real gunicorn workers, one 28x28 PNG
    per request) for the model as trained before this detector (plain softmax, no ood_score) and as
-   served now, in alternating rounds of N requests.
+   served now, the servers taking turns, N requests to each.
 
     .venv/bin/python benchmarks/ood_eval.py --model-dir artifacts --data-dir ../shared/data/fashion-mnist-mini \
-        [--cpu 500 [--rounds 20] [--cpu-also OLDER_MODEL_DIR] [--cpu-only]]
+        [--cpu 1000 [--copies 4] [--burst 1] [--cpu-also OLDER_MODEL_DIR] [--cpu-only]]
 
 The families, all decoded by the server's decoder: "seen" ones are those the detector's statistics
 were chosen while looking at (scikit-learn's digits, scikit-image's photos and crops of them, three
@@ -247,17 +247,20 @@ def before_model(model_dir: Path, out: Path) -> Path:
     return out
 
 
-def cpu_per_request(model_dir: Path, requests_per_round: int, rounds: int = 20,
+def cpu_per_request(model_dir: Path, requests_per_server: int, copies: int = 4, burst: int = 1,
                     also: dict[str, Path] | None = None) -> dict:
-    """Worker CPU seconds per POST /predict (one 28x28 PNG, keep-alive), read from /proc around
-    each round, for gunicorns of one worker each: the model as trained before the detector, as
-    served now, and any model folders in `also` (e.g. one with the first detector), in rounds
-    whose order turns each time; the median round of each, and each one's ratios to `before`
-    (of the medians, and the median of the rounds' ratios)."""
+    """Worker CPU seconds per POST /predict (one 28x28 PNG, keep-alive) for the model as trained
+    before the detector, as served now, and any model folders in `also` (e.g. one with the first
+    detector). Each model is served by `copies` gunicorns of one worker: a process's own memory
+    layout moves its cost by a few per cent, so the copies average that out, and the spread of
+    before's copies shows the floor. The servers take turns, `burst` requests each, in an order
+    that turns every time, so that a noisy moment of the machine falls on all of them alike; a
+    request's cost is the worker's CPU (/proc/PID/task/*/schedstat, nanoseconds) from the start of
+    that request to the start of the server's next one, so the work after the response counts
+    too. A server's figure is the median of its requests; a model's is the mean of its copies'."""
     import requests
     from PIL import Image
 
-    from benchmarks.request_cost import cpu_seconds
     from tests.conftest import without_explain
     from tests.integration.conftest import start_gunicorn
 
@@ -267,41 +270,72 @@ def cpu_per_request(model_dir: Path, requests_per_round: int, rounds: int = 20,
     Image.fromarray(image).save(buffer, "PNG")
     body = buffer.getvalue()
     folder = Path(tempfile.mkdtemp())
-    dirs = {"before (softmax only)": before_model(model_dir, folder),
+    first = "before (softmax only)"
+    dirs = {first: before_model(model_dir, folder),
             "after (calibrated + ood_score)": without_explain(model_dir, folder / "after"),
             **{name: without_explain(d, folder / f"also{i}") for i, (name, d) in enumerate((also or {}).items())}}
-    servers = {name: start_gunicorn(d, folder / f"{i}.log", workers=1) for i, (name, d) in enumerate(dirs.items())}
+    servers = {(name, copy): start_gunicorn(d, folder / f"{i}-{copy}.log", workers=1)
+               for copy in range(copies) for i, (name, d) in enumerate(dirs.items())}
     try:
-        sessions = {name: requests.Session() for name in servers}
-        workers = {name: server.worker_pids()[0] for name, server in servers.items()}
-        per_round = {name: [] for name in servers}
+        sessions = {key: requests.Session() for key in servers}
+        clocks = {key: WorkerClock(server.worker_pids()[0]) for key, server in servers.items()}
+        starts = {key: [] for key in servers}
 
-        def send(name: str, count: int) -> None:
-            for _ in range(count):
-                response = sessions[name].post(f"{servers[name].url}/predict", data=body,
-                                               headers={"Content-Type": "image/png"})
-                assert response.status_code == 200
+        def send(key) -> None:
+            response = sessions[key].post(f"{servers[key].url}/predict", data=body,
+                                          headers={"Content-Type": "image/png"})
+            assert response.status_code == 200
 
-        for name in servers:
-            send(name, 100)  # warm
-        pin(workers.values())
-        for round_ in range(rounds):
-            # the order turns: no model always runs first, or always after the same other's burst
-            names = list(servers)[round_ % len(servers):] + list(servers)[:round_ % len(servers)]
-            for name in (names if round_ // len(servers) % 2 == 0 else names[::-1]):
-                before = cpu_seconds(workers[name])
-                send(name, requests_per_round)
-                per_round[name].append((cpu_seconds(workers[name]) - before) / requests_per_round)
+        for key in servers:
+            for _ in range(100):  # warm
+                send(key)
+        pin(clock.pid for clock in clocks.values())
+        keys = list(servers)
+        for turn in range(-(-requests_per_server // burst)):
+            for key in keys[turn % len(keys):] + keys[:turn % len(keys)]:
+                for _ in range(burst):
+                    starts[key].append(clocks[key].read())
+                    send(key)
+        for key in keys:  # the last request's work after its response
+            time.sleep(0.001)
+            starts[key].append(clocks[key].read())
     finally:
         for server in servers.values():
             server.stop()
-    medians = {name: statistics.median(values) for name, values in per_round.items()}
-    first, *others = per_round
-    ratios = {name: [a / b for b, a in zip(per_round[first], per_round[name])] for name in others}
-    return {"us_per_request": {name: value * 1e6 for name, value in medians.items()},
-            "ratio": {name: medians[name] / medians[first] for name in others},
-            "median_round_ratio": {name: statistics.median(r) for name, r in ratios.items()},
-            "requests_per_round": requests_per_round, "rounds": rounds, "ratios_per_round": ratios}
+    per_server = {key: statistics.median(b - a for a, b in zip(values, values[1:])) / 1e3
+                  for key, values in starts.items()}
+    us = {name: statistics.fmean(per_server[(name, copy)] for copy in range(copies)) for name in dirs}
+    return {"us_per_request": us, "ratio": {name: us[name] / us[first] for name in dirs if name != first},
+            "copies_to_before": {name: [per_server[(name, copy)] / us[first] for copy in range(copies)]
+                                 for name in dirs},
+            "requests_per_server": requests_per_server, "copies": copies, "burst": burst}
+
+
+class WorkerClock:
+    """A process's CPU nanoseconds: the sum of its threads' schedstat run times. The files stay
+    open, and the thread list is read again each time: gunicorn's gthread pool starts a thread
+    when one is needed, and its time would be missed otherwise (they live as long as the worker)."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.tasks = Path(f"/proc/{pid}/task")
+        self.files = {}
+
+    def read(self) -> int:
+        for tid in os.listdir(self.tasks):
+            if tid not in self.files:
+                try:
+                    self.files[tid] = open(self.tasks / tid / "schedstat", "rb")
+                except FileNotFoundError:  # a short-lived thread, gone already
+                    pass
+        total = 0
+        for tid, file in list(self.files.items()):
+            try:
+                file.seek(0)
+                total += int(file.read().split()[0])
+            except OSError:  # gone: its time leaves the sum (one odd delta; the medians ignore it)
+                del self.files[tid]
+        return total
 
 
 def pin(workers) -> None:
@@ -347,10 +381,12 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=ROOT / "artifacts")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data" / "fashion-mnist-mini")
     parser.add_argument("--cpu", type=int, default=0, metavar="N",
-                        help="also measure /predict CPU per request before/after over N requests each")
-    parser.add_argument("--rounds", type=int, default=20, help="rounds of the CPU measurement")
+                        help="also measure /predict CPU per request before/after, N requests to each server")
+    parser.add_argument("--burst", type=int, default=1,
+                        help="requests a server takes in its turn in the CPU measurement (1: the coldest)")
     parser.add_argument("--cpu-also", type=Path, action="append", default=[], metavar="DIR",
                         help="another model folder measured beside before and after (e.g. an older detector)")
+    parser.add_argument("--copies", type=int, default=4, help="gunicorns per model in the CPU measurement")
     parser.add_argument("--cpu-only", action="store_true", help="only the CPU measurement (with --cpu)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
@@ -359,15 +395,15 @@ def main() -> None:
         results = evaluate(args.model_dir, args.data_dir)
         print_report(results)
     if args.cpu:
-        results["cpu"] = cpu_per_request(args.model_dir, args.cpu, args.rounds,
-                                         {f"also {d}": d for d in args.cpu_also})
-        print(f"\n/predict worker CPU per request (gunicorn, 1 worker each; median of "
-              f"{results['cpu']['rounds']} alternating rounds of {args.cpu} requests):")
-        for name, value in results["cpu"]["us_per_request"].items():
-            print(f"  {name}: {value:.0f} µs")
-        for name, ratio in results["cpu"]["ratio"].items():
-            print(f"  {name} / before: ratio of the medians {ratio:.3f}; median of the rounds' ratios "
-                  f"{results['cpu']['median_round_ratio'][name]:.3f}")
+        cpu = results["cpu"] = cpu_per_request(args.model_dir, args.cpu, args.copies, args.burst,
+                                               {f"also {d}": d for d in args.cpu_also})
+        print(f"\n/predict worker CPU per request ({args.copies} gunicorns of 1 worker per model, taking "
+              f"turns {args.burst} request(s) at a time, {args.cpu} requests each):")
+        for name, value in cpu["us_per_request"].items():
+            print(f"  {name}: {value:.0f} µs; each copy to before: "
+                  + " ".join(f"{r:.3f}" for r in cpu["copies_to_before"][name]))
+        for name, ratio in cpu["ratio"].items():
+            print(f"  {name} / before: {ratio:.3f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -96,9 +96,12 @@ class Predictor:
         scores = outputs.get("ood_score") if self.ood_threshold is not None else None
         return outputs["probabilities"], scores
 
-    def out_of_distribution(self, scores: np.ndarray) -> np.ndarray:
-        """bool [N]: which ood scores lie above the model's threshold (the one rule for the flag)."""
-        return np.asarray(scores, dtype=np.float64) > self.ood_threshold
+    def out_of_distribution(self, scores: list[float]) -> list[bool]:
+        """Which ood scores (Python floats, as `tolist()` gives them: float32 scores compared in
+        float64) lie above the model's threshold: the one rule for the flag. Plain Python, as the
+        prediction objects need it: numpy's conversions cost more than the comparison in a request."""
+        threshold = self.ood_threshold
+        return [score > threshold for score in scores]
 
     def explain(self, batch: np.ndarray, targets: list[int]) -> list[Explanation]:
         """Attributions for each image of the batch [N, 1, 28, 28] and its class in `targets`;
@@ -135,7 +138,8 @@ class Predictor:
         if ood_scores is None:
             scores = flags = [None] * len(probs)
         else:
-            scores, flags = np.asarray(ood_scores).tolist(), self.out_of_distribution(ood_scores).tolist()
+            scores = ood_scores.tolist()
+            flags = self.out_of_distribution(scores)
         predictions = []
         for values, score, flag in zip(np.asarray(probs).tolist(), scores, flags):  # float32 -> Python floats
             index = values.index(max(values))  # the first of equal maxima, as np.argmax

@@ -38,7 +38,8 @@ def answer(predictor: Predictor, add: Callable[[list[dict], np.ndarray], None] |
 
     predictions = predictor.to_predictions(probabilities, scores)
     flagged = [i for i, p in enumerate(predictions) if p["out_of_distribution"]]
-    metrics.observe_trust(request.url_rule.rule, (p["confidence"] for p in predictions), scores, len(flagged))
+    metrics.observe_trust(request.url_rule.rule, (p["confidence"] for p in predictions),
+                          None if scores is None else (p["ood_score"] for p in predictions), len(flagged))
     if flagged and config.reject_out_of_distribution:
         raise InputError(422, "out_of_distribution",
                          _rejection(predictions, flagged, predictor.ood_threshold, single))

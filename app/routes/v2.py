@@ -87,7 +87,8 @@ def infer(model_name: str, model_version: str | None):
         predictor, lambda: image_batch(parsed.inputs, limits=limits, invert=config.invert))
     tensors = _output_tensors(predictor, probabilities, scores)
     flagged = int(tensors["out_of_distribution"][1].sum()) if scores is not None else 0
-    metrics.observe_trust("/v2/infer", probabilities.max(axis=1).tolist(), scores, flagged)
+    metrics.observe_trust("/v2/infer", probabilities.max(axis=1).tolist(),
+                          None if scores is None else scores.tolist(), flagged)
     metrics.count_predictions(label.decode() for label in tensors["label"][1])
     header = {"model_name": MODEL, "model_version": version}
     if parsed.id is not None:
@@ -127,5 +128,5 @@ def _output_tensors(predictor: Predictor, probabilities: np.ndarray,
                "class_index": ("INT64", indices), "label": ("BYTES", labels)}
     if scores is not None:
         tensors["ood_score"] = ("FP32", scores.astype(np.float32, copy=False))
-        tensors["out_of_distribution"] = ("BOOL", predictor.out_of_distribution(scores))
+        tensors["out_of_distribution"] = ("BOOL", np.array(predictor.out_of_distribution(scores.tolist()), dtype=bool))
     return tensors

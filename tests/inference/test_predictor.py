@@ -135,3 +135,16 @@ def test_without_cuda_every_device_setting_serves_on_cpu(trained_model_dir, back
         predictor = Predictor.load(trained_model_dir, backend=backend, device=device)
     assert predictor.device == "cpu"
     assert any("using cpu" in record.getMessage() for record in caplog.records)
+
+
+def test_the_flag_compares_the_float32_score_with_the_threshold_in_float64(trained_model_dir):
+    """The one rule for out_of_distribution: score > threshold with the float32 score taken exactly
+    as a float64 (numpy would compare a numpy float32 with a Python float in float32, where this
+    threshold rounds to the score itself), and the prediction objects hold plain Python values."""
+    predictor = Predictor.load(trained_model_dir)
+    score = np.nextafter(np.float32(1), np.float32(2))  # 1.00000011920928955...
+    predictor.ood_threshold = 1.0000001
+    assert not bool(score > predictor.ood_threshold)  # numpy's own comparison: float32
+    (prediction,) = predictor.to_predictions(np.full((1, 10), 0.1, np.float32), np.array([score]))
+    assert prediction["out_of_distribution"] is True and type(prediction["ood_score"]) is float
+    assert predictor.out_of_distribution([float(score), 1.0]) == [True, False]
