@@ -261,6 +261,7 @@ def cpu_per_request(model_dir: Path, requests_per_server: int, copies: int = 4, 
     import requests
     from PIL import Image
 
+    from benchmarks.request_cost import cpu_seconds
     from tests.conftest import without_explain
     from tests.integration.conftest import start_gunicorn
 
@@ -278,7 +279,7 @@ def cpu_per_request(model_dir: Path, requests_per_server: int, copies: int = 4, 
                for copy in range(copies) for i, (name, d) in enumerate(dirs.items())}
     try:
         sessions = {key: requests.Session() for key in servers}
-        clocks = {key: WorkerClock(server.worker_pids()[0]) for key, server in servers.items()}
+        workers = {key: server.worker_pids()[0] for key, server in servers.items()}
         starts = {key: [] for key in servers}
 
         def send(key) -> None:
@@ -289,53 +290,26 @@ def cpu_per_request(model_dir: Path, requests_per_server: int, copies: int = 4, 
         for key in servers:
             for _ in range(100):  # warm
                 send(key)
-        pin(clock.pid for clock in clocks.values())
+        pin(workers.values())
         keys = list(servers)
         for turn in range(-(-requests_per_server // burst)):
             for key in keys[turn % len(keys):] + keys[:turn % len(keys)]:
                 for _ in range(burst):
-                    starts[key].append(clocks[key].read())
+                    starts[key].append(cpu_seconds(workers[key]))
                     send(key)
-        for key in keys:  # the last request's work after its response
-            time.sleep(0.001)
-            starts[key].append(clocks[key].read())
+        time.sleep(0.001)  # the last requests' work after their responses
+        for key in keys:
+            starts[key].append(cpu_seconds(workers[key]))
     finally:
         for server in servers.values():
             server.stop()
-    per_server = {key: statistics.median(b - a for a, b in zip(values, values[1:])) / 1e3
+    per_server = {key: statistics.median(b - a for a, b in zip(values, values[1:])) * 1e6
                   for key, values in starts.items()}
     us = {name: statistics.fmean(per_server[(name, copy)] for copy in range(copies)) for name in dirs}
     return {"us_per_request": us, "ratio": {name: us[name] / us[first] for name in dirs if name != first},
             "copies_to_before": {name: [per_server[(name, copy)] / us[first] for copy in range(copies)]
                                  for name in dirs},
             "requests_per_server": requests_per_server, "copies": copies, "burst": burst}
-
-
-class WorkerClock:
-    """A process's CPU nanoseconds: the sum of its threads' schedstat run times. The files stay
-    open, and the thread list is read again each time: gunicorn's gthread pool starts a thread
-    when one is needed, and its time would be missed otherwise (they live as long as the worker)."""
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.tasks = Path(f"/proc/{pid}/task")
-        self.files = {}
-
-    def read(self) -> int:
-        for tid in os.listdir(self.tasks):
-            if tid not in self.files:
-                try:
-                    self.files[tid] = open(self.tasks / tid / "schedstat", "rb")
-                except FileNotFoundError:  # a short-lived thread, gone already
-                    pass
-        total = 0
-        for tid, file in list(self.files.items()):
-            try:
-                file.seek(0)
-                total += int(file.read().split()[0])
-            except OSError:  # gone: its time leaves the sum (one odd delta; the medians ignore it)
-                del self.files[tid]
-        return total
 
 
 def pin(workers) -> None:
