@@ -24,6 +24,7 @@ flag rate should stay near 5%. Needs torch (the logits), scikit-learn and scikit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -248,7 +249,7 @@ def before_model(model_dir: Path, out: Path) -> Path:
 
 
 def cpu_per_request(model_dir: Path, requests_per_server: int, copies: int = 4, burst: int = 1,
-                    also: dict[str, Path] | None = None) -> dict:
+                    also: dict[str, Path] | None = None, around=None) -> dict:
     """Worker CPU seconds per POST /predict (one 28x28 PNG, keep-alive) for the model as trained
     before the detector, as served now, and any model folders in `also` (e.g. one with the first
     detector). Each model is served by `copies` gunicorns of one worker: a process's own memory
@@ -257,7 +258,9 @@ def cpu_per_request(model_dir: Path, requests_per_server: int, copies: int = 4, 
     that turns every time, so that a noisy moment of the machine falls on all of them alike; a
     request's cost is the worker's CPU (/proc/PID/task/*/schedstat, nanoseconds) from the start of
     that request to the start of the server's next one, so the work after the response counts
-    too. A server's figure is the median of its requests; a model's is the mean of its copies'."""
+    too. A server's figure is the median of its requests; a model's is the mean of its copies'.
+    `around(workers)`, a context manager given each (model, copy)'s worker pid, wraps the measured
+    requests (benchmarks/ood_graph_cost.py records them with perf)."""
     import requests
     from PIL import Image
 
@@ -292,14 +295,15 @@ def cpu_per_request(model_dir: Path, requests_per_server: int, copies: int = 4, 
                 send(key)
         pin(workers.values())
         keys = list(servers)
-        for turn in range(-(-requests_per_server // burst)):
-            for key in keys[turn % len(keys):] + keys[:turn % len(keys)]:
-                for _ in range(burst):
-                    starts[key].append(cpu_seconds(workers[key]))
-                    send(key)
-        time.sleep(0.001)  # the last requests' work after their responses
-        for key in keys:
-            starts[key].append(cpu_seconds(workers[key]))
+        with around(workers) if around else contextlib.nullcontext():
+            for turn in range(-(-requests_per_server // burst)):
+                for key in keys[turn % len(keys):] + keys[:turn % len(keys)]:
+                    for _ in range(burst):
+                        starts[key].append(cpu_seconds(workers[key]))
+                        send(key)
+            time.sleep(0.001)  # the last requests' work after their responses
+            for key in keys:
+                starts[key].append(cpu_seconds(workers[key]))
     finally:
         for server in servers.values():
             server.stop()

@@ -9,16 +9,27 @@ one-node branch), what a Gemm-only branch would cost, what the Conv costs, and w
 statistics cost when built from MatMuls instead of a Conv.
 
     .venv/bin/python benchmarks/ood_graph_cost.py --model-dir artifacts --cpu 1200 --copies 4 --burst 10
+
+With --perf, `perf record` (cpu-clock samples, 10 kHz) follows every worker during the measured
+requests and each model's CPU per request is split by shared object: the Python interpreter, the
+kernel, onnxruntime, the rest. The split is steadier than the totals, which move with each
+process's layout and scheduling by a few per cent; perf's own interrupts add about a quarter to
+every figure, alike on all servers.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import hashlib
 import json
+import re
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -113,18 +124,58 @@ def variant_folder(model_dir: Path, nodes: list, tensors: dict, out: Path) -> Pa
     return out
 
 
+# perf's names of the shared objects shown apart; everything else is "other"
+PARTS = {"python": "libpython", "kernel": "[kernel.kallsyms]", "onnxruntime": "onnxruntime_pybind11_state"}
+
+
+@contextlib.contextmanager
+def perf_record(workers: dict, folder: Path):
+    """`perf record` on each worker (a key -> pid mapping) while the block runs: folder/<i>.data."""
+    recorders = [subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "10000", "-p", str(pid),
+                                   "-o", str(folder / f"{i}.data")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for i, pid in enumerate(workers.values())]
+    time.sleep(1.0)  # perf attached before the first measured request
+    try:
+        yield
+    finally:
+        for recorder in recorders:
+            recorder.send_signal(signal.SIGINT)
+        for recorder in recorders:
+            recorder.wait(timeout=120)
+
+
+def split_by_object(data: Path, requests: int) -> dict[str, float]:
+    """µs per request of each PARTS (and "other", "total") in one perf.data file."""
+    report = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--sort", "dso", "--no-children", "-g", "none"],
+                            capture_output=True, text=True, check=True).stdout
+    total = float(re.search(r"Event count \(approx\.\): (\d+)", report).group(1)) / 1e3 / requests  # ns -> µs
+    split = dict.fromkeys([*PARTS, "other"], 0.0)
+    for share, name in re.findall(r"^\s+([\d.]+)%\s+(\S+)", report, re.MULTILINE):
+        part = next((key for key, marker in PARTS.items() if marker in name), "other")
+        split[part] += float(share) / 100 * total
+    return {**split, "total": total}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, default=ROOT / "artifacts")
     parser.add_argument("--cpu", type=int, default=1200, metavar="N", help="requests to each server")
     parser.add_argument("--copies", type=int, default=4, help="gunicorns per model")
     parser.add_argument("--burst", type=int, default=10, help="requests a server takes in its turn")
+    parser.add_argument("--perf", action="store_true", help="also split each model's CPU by shared object (perf)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp())
     also = {name: variant_folder(args.model_dir, nodes, tensors, folder / f"variant{i}")
             for i, (name, (nodes, tensors)) in enumerate(branches().items())}
+    keys: list = []
+
+    def around(workers: dict):
+        keys.extend(workers)
+        return perf_record(workers, folder)
+
     try:
-        cpu = cpu_per_request(args.model_dir, args.cpu, args.copies, args.burst, also)
+        cpu = cpu_per_request(args.model_dir, args.cpu, args.copies, args.burst, also, around if args.perf else None)
+        splits = {key: split_by_object(folder / f"{i}.data", args.cpu) for i, key in enumerate(keys)}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"/predict worker CPU per request ({args.copies} gunicorns of 1 worker per model, turns of "
@@ -133,6 +184,17 @@ def main() -> None:
         ratio = cpu["ratio"].get(name, 1.0)
         print(f"  {ratio:.3f}  {value:5.0f} µs  {name}  (copies: "
               + " ".join(f"{r:.3f}" for r in cpu["copies_to_before"][name]) + ")")
+    if splits:
+        columns = ["total", *PARTS, "other"]
+        print("\nunder perf, µs per request by shared object (mean of the copies; the difference to before):")
+        print("| ood branch | " + " | ".join(columns) + " |\n| --- |" + " --- |" * len(columns))
+        models = list(cpu["us_per_request"])
+        mean = {name: {c: sum(splits[key][c] for key in splits if key[0] == name) / args.copies for c in columns}
+                for name in models}
+        for name in models:
+            cells = [f"{mean[name][c]:.0f}" + ("" if name == models[0] else f" ({mean[name][c] - mean[models[0]][c]:+.0f})")
+                     for c in columns]
+            print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
