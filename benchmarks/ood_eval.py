@@ -8,7 +8,8 @@
    95th percentile of the validation split, as training does;
 3. with --cpu N: the worker CPU time of one POST /predict (real gunicorn workers, one 28x28 PNG
    per request) for the model as trained before this detector (plain softmax, no ood_score) and as
-   served now, the servers taking turns, N requests to each.
+   served now, the servers taking turns, N requests to each, and each model's `model` stage per
+   request from the servers' /metrics (the wall time of predictor.infer, where the detector runs).
 
     .venv/bin/python benchmarks/ood_eval.py --model-dir artifacts --data-dir ../shared/data/fashion-mnist-mini \
         [--cpu 1000 [--copies 4] [--burst 1] [--cpu-also OLDER_MODEL_DIR] [--cpu-only]]
@@ -304,6 +305,7 @@ def cpu_per_request(model_dir: Path, requests_per_server: int, copies: int = 4, 
             time.sleep(0.001)  # the last requests' work after their responses
             for key in keys:
                 starts[key].append(cpu_seconds(workers[key]))
+        stage = {key: model_stage_us(server.url) for key, server in servers.items()}
     finally:
         for server in servers.values():
             server.stop()
@@ -311,9 +313,22 @@ def cpu_per_request(model_dir: Path, requests_per_server: int, copies: int = 4, 
                   for key, values in starts.items()}
     us = {name: statistics.fmean(per_server[(name, copy)] for copy in range(copies)) for name in dirs}
     return {"us_per_request": us, "ratio": {name: us[name] / us[first] for name in dirs if name != first},
+            "model_stage_us": {name: statistics.fmean(stage[(name, copy)] for copy in range(copies)) for name in dirs},
             "copies_to_before": {name: [per_server[(name, copy)] / us[first] for copy in range(copies)]
                                  for name in dirs},
             "requests_per_server": requests_per_server, "copies": copies, "burst": burst}
+
+
+def model_stage_us(url: str) -> float:
+    """The server's mean `model` stage per /predict request (predictor.infer, wall µs), from its
+    /metrics: the detector's own work, apart from the rest of the request."""
+    import requests
+
+    from tests.prometheus_text import samples, value
+
+    found = samples(requests.get(f"{url}/metrics", timeout=10).text)
+    count = value(found, "http_requests_total", route="/predict", method="POST", status="200")
+    return value(found, "predict_stage_seconds_total", stage="model") / count * 1e6
 
 
 def pin(workers) -> None:
@@ -382,6 +397,11 @@ def main() -> None:
                   + " ".join(f"{r:.3f}" for r in cpu["copies_to_before"][name]))
         for name, ratio in cpu["ratio"].items():
             print(f"  {name} / before: {ratio:.3f}")
+        stage, first = cpu["model_stage_us"], next(iter(cpu["us_per_request"]))
+        for name, value in stage.items():
+            extra = value - stage[first]
+            print(f"  model stage (predictor.infer, wall, from /metrics) {name}: {value:.1f} µs"
+                  + ("" if name == first else f", {extra:+.1f} µs = {extra / cpu['us_per_request'][first]:+.1%} of before's request"))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
