@@ -180,9 +180,11 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"/predict worker CPU per request ({args.copies} gunicorns of 1 worker per model, turns of "
           f"{args.burst}, {args.cpu} requests each), to the plain softmax:")
+    first = next(iter(cpu["us_per_request"]))
     for name, value in cpu["us_per_request"].items():
-        ratio = cpu["ratio"].get(name, 1.0)
-        print(f"  {ratio:.3f}  {value:5.0f} µs  {name}  (copies: "
+        ratio, stage = cpu["ratio"].get(name, 1.0), cpu["model_stage_us"][name]
+        print(f"  {ratio:.3f}  {value:5.0f} µs  model stage {stage:5.1f} µs "
+              f"({stage - cpu['model_stage_us'][first]:+5.1f})  {name}  (copies: "
               + " ".join(f"{r:.3f}" for r in cpu["copies_to_before"][name]) + ")")
     if splits:
         columns = ["total", *PARTS, "other"]
