@@ -228,13 +228,12 @@ def evaluate(model_dir: Path, data_dir: Path) -> dict:
 
 def before_model(model_dir: Path, out: Path) -> Path:
     """The same weights as a run before the detector wrote them: plain softmax, no ood_score, no blocks."""
-    import hashlib
     import shutil
 
     import torch
 
     from inference.nets import build_sequential
-    from training.export import export_onnx
+    from training.export import export_onnx, sha256
 
     checkpoint = torch.load(model_dir / "model.pt", weights_only=True)
     net = build_sequential(checkpoint["arch"]["layers"])
@@ -244,7 +243,7 @@ def before_model(model_dir: Path, out: Path) -> Path:
     card = json.loads((model_dir / "model.json").read_text())
     card.pop("calibration"), card.pop("ood")
     card.pop("explain", None)  # the explainer is off /predict's path: left out of both sides' cost
-    card["sha256"] = {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in ("model.onnx", "model.pt")}
+    card["sha256"] = {name: sha256(out / name) for name in ("model.onnx", "model.pt")}
     (out / "model.json").write_text(json.dumps(card))
     return out
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import hashlib
 import json
 import re
 import shutil
@@ -100,6 +99,8 @@ def variant_folder(model_dir: Path, nodes: list, tensors: dict, out: Path) -> Pa
     import onnx
     from onnx import numpy_helper
 
+    from training.export import sha256
+
     model = onnx.load(model_dir / "model.onnx")
     graph = model.graph
     classifier = {"probabilities"}  # the nodes the probabilities depend on, found backwards
@@ -119,7 +120,7 @@ def variant_folder(model_dir: Path, nodes: list, tensors: dict, out: Path) -> Pa
     shutil.copytree(model_dir, out)
     onnx.save(variant, out / "model.onnx")
     card = json.loads((out / "model.json").read_text())
-    card["sha256"]["model.onnx"] = hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest()
+    card["sha256"]["model.onnx"] = sha256(out / "model.onnx")
     (out / "model.json").write_text(json.dumps(card))
     return out
 
